@@ -1,0 +1,3 @@
+from voltlab.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""REST routers: thin (parse, call one service, shape the answer)."""

@@ -1,0 +1,120 @@
+"""``create_app(settings)``: the FastAPI app and the lifespan that owns every service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import update
+
+from voltlab import __version__
+from voltlab.api import catalog, chargers, health, location_chargers, locations
+from voltlab.api import errors as api_errors
+from voltlab.api.middleware import RequestIdMiddleware
+from voltlab.auth import load_verifier
+from voltlab.domain.chargers.runtime import start_runtime
+from voltlab.fleet import LocalFleet
+from voltlab.ids import utcnow
+from voltlab.services import Services
+from voltlab.settings import Settings
+from voltlab.simulator.backoff import Backoff
+from voltlab.simulator.station import StationOptions
+from voltlab.storage.engine import create_engine, migrate, session_factory
+from voltlab.storage.framelog import FrameLogWriter
+from voltlab.storage.models import Charger
+from voltlab.storage.repositories import chargers_to_resume
+from voltlab.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+
+async def resume_fleet(services: Services) -> int:
+    """Start every charger whose desired state is running (after a restart)."""
+    async with services.sessions() as session:
+        rows = await chargers_to_resume(session)
+    started: list[str] = []
+    for row in rows:
+        if await start_runtime(services, row) is None:
+            started.append(row.id)
+    async with services.sessions.begin() as session:
+        for start in range(0, len(started), 500):
+            await session.execute(
+                update(Charger)
+                .where(Charger.id.in_(started[start : start + 500]))
+                .where(Charger.provisioning_status != "READY")
+                .values(provisioning_status="READY", provisioned_at=utcnow())
+            )
+    return len(started)
+
+
+@asynccontextmanager
+async def build_services(settings: Settings) -> AsyncIterator[Services]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url(), echo=settings.database_echo)
+    await migrate(engine)
+    sessions = session_factory(engine)
+    framelog = FrameLogWriter(
+        sessions,
+        flush_interval_s=settings.framelog_flush_interval_s,
+        batch_size=settings.framelog_batch_size,
+        queue_size=settings.framelog_queue_size,
+        retention=settings.framelog_retention,
+    )
+    framelog.start()
+    options = StationOptions(
+        open_timeout_s=settings.connect_timeout_s,
+        response_timeout_s=settings.ocpp_response_timeout_s,
+        backoff=Backoff(initial_s=settings.reconnect_initial_s, maximum_s=settings.reconnect_max_s),
+    )
+    fleet = LocalFleet(framelog, options, max_chargers=settings.max_chargers)
+    services = Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        verifier=load_verifier(settings),
+        fleet=fleet,
+        framelog=framelog,
+        tasks=TaskSet(),
+    )
+    try:
+        resumed = await resume_fleet(services)
+        if resumed:
+            log.info("resumed %d charger runtime(s)", resumed)
+        yield services
+    finally:
+        await services.tasks.drain()
+        await fleet.close()
+        await framelog.close()
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with build_services(settings) as services:
+            app.state.services = services
+            yield
+
+    app = FastAPI(
+        title="voltlab",
+        version=__version__,
+        description="Simulated OCPP charge points and OCPI partners for testing EV-charging "
+        "backends. Authenticate with `Authorization: Bearer <jwt>` "
+        "(`voltlab token create --org ORG`).",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    api_errors.install(app)
+    for router in (
+        health.router,
+        catalog.router,
+        locations.router,
+        chargers.router,
+        location_chargers.router,
+    ):
+        app.include_router(router)
+    return app

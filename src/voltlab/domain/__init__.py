@@ -1,0 +1,1 @@
+"""REST resources' rules: schemas and services per resource (no HTTP, no sockets)."""

@@ -1,0 +1,260 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from voltlab.catalog import normalize_ocpp_version
+
+IDENTITY_PATTERN = r"^[A-Za-z0-9._-]{1,48}$"
+ProvisioningStatus = Literal["PENDING", "PROVISIONING", "READY", "FAILED"]
+
+
+def _ws_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss"):
+        raise ValueError("must start with ws:// or wss://")
+    if not parts.hostname:
+        raise ValueError("must name a host, e.g. ws://csms.example.com/ocpp")
+    try:
+        parts.port  # noqa: B018  (raises on a non-numeric or out-of-range port)
+    except ValueError as exc:
+        raise ValueError(f"has an invalid port: {exc}") from exc
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query or fragment (the identity is appended)")
+    return value.rstrip("/")
+
+
+def _ocpp_version(value: str) -> str:
+    normalized = normalize_ocpp_version(value)
+    if normalized not in ("OCPP1.6", "OCPP2.0.1"):
+        raise ValueError("must be 'OCPP1.6' or 'OCPP2.0.1'")
+    return normalized
+
+
+def _password(value: str) -> str:
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+WsUrl = Annotated[str, Field(max_length=2048), AfterValidator(_ws_url)]
+OcppVersion = Annotated[
+    str, Field(examples=["OCPP1.6", "OCPP2.0.1"]), AfterValidator(_ocpp_version)
+]
+Identity = Annotated[str, Field(pattern=IDENTITY_PATTERN, examples=["CP-001"])]
+Password = Annotated[
+    str,
+    Field(min_length=1, max_length=128, description="HTTP Basic password (security profile 1/2)"),
+    AfterValidator(_password),
+]
+Slug = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ChargerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    identity: Identity
+    brand_slug: Slug
+    model_slug: Slug
+    connector_type: str = Field(min_length=1, max_length=32)
+    ws_url: WsUrl
+    ocpp_version: OcppVersion = "OCPP1.6"
+    charge_point_name: str | None = Field(default=None, max_length=255)
+    name: str | None = Field(default=None, max_length=255)
+    location_id: str | None = Field(default=None, max_length=64)
+    location_name: str | None = Field(default=None, min_length=1, max_length=255)
+    password: Password | None = None
+    heartbeat_interval_s: int | None = Field(default=None, ge=1, le=86_400)
+    meter_interval_s: int | None = Field(default=None, ge=1, le=86_400)
+
+    @model_validator(mode="after")
+    def _one_location(self) -> ChargerCreate:
+        if self.location_id is None and self.location_name is None:
+            raise ValueError("give location_id or location_name")
+        return self
+
+
+class ChargerUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, max_length=255)
+    charge_point_name: str | None = Field(default=None, max_length=255)
+    connector_type: str | None = Field(default=None, min_length=1, max_length=32)
+    ocpp_version: OcppVersion | None = None
+    ws_url: WsUrl | None = None
+    location_id: str | None = Field(default=None, max_length=64)
+    location_name: str | None = Field(default=None, min_length=1, max_length=255)
+    password: Password | None = None
+    heartbeat_interval_s: int | None = Field(default=None, ge=1, le=86_400)
+    meter_interval_s: int | None = Field(default=None, ge=1, le=86_400)
+
+
+class ChargerAccepted(BaseModel):
+    charger_id: str
+    identity: str
+    status: ProvisioningStatus
+    status_url: str
+    workflow_run_id: str
+
+
+class ProvisioningError(BaseModel):
+    code: str
+    message: str
+    step: str
+    param: str | None = None
+    doc_url: str | None = None
+    retryable: bool = False
+
+
+class ChargerStatus(BaseModel):
+    charger_id: str
+    status: ProvisioningStatus
+    workflow_run_id: str
+    error: ProvisioningError | None
+    provisioned_at: datetime | None
+
+
+class ConnectorRuntime(BaseModel):
+    evse_id: int
+    connector_id: int
+    status: str
+    error_code: str
+    transaction_id: str | None
+    energy_wh: float
+    power_w: float
+
+
+class Runtime(BaseModel):
+    state: Literal["running", "stopped"]
+    connection: Literal["connecting", "connected", "disconnected"]
+    boot_status: Literal["Accepted", "Pending", "Rejected"] | None
+    last_message_at: datetime | None
+    connectors: list[ConnectorRuntime]
+    findings: int = Field(description="CSMS mistakes seen (invalid answers, CALLERRORs, timeouts)")
+    connects: int
+    last_error: str | None
+
+
+class ChargerOut(BaseModel):
+    id: str
+    identity: str
+    name: str | None
+    charge_point_name: str | None
+    vendor_name: str
+    model: str
+    brand_slug: str
+    model_slug: str
+    image_url: str | None
+    ocpp_version: str
+    number_of_connectors: int
+    max_charging_power: int = Field(description="kW")
+    connector_type: str
+    location_id: str
+    ws_url: str
+    has_password: bool
+    heartbeat_interval_s: int
+    meter_interval_s: int
+    status: ProvisioningStatus
+    created_at: datetime
+    updated_at: datetime
+    runtime: Runtime
+
+
+class LogEntry(BaseModel):
+    direction: Literal["cp_to_csms", "csms_to_cp"]
+    action: str
+    message: str
+    timestamp: datetime
+    finding: str | None = None
+
+
+class LogPage(BaseModel):
+    data: list[LogEntry]
+    total: int
+    limit: int
+    offset: int
+    pruned: int = Field(default=0, description="older frames removed by retention")
+
+
+class QueuedCommand(BaseModel):
+    id: str
+    event_type: str
+    ocpp_version: str
+    payload: dict[str, Any]
+    status: Literal["queued", "running", "succeeded", "failed"]
+
+
+# -- bulk, per location -------------------------------------------------------------
+class ChargerTemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    brand_slug: Slug
+    model_slug: Slug
+    connector_type: str = Field(min_length=1, max_length=32)
+    ocpp_version: OcppVersion = "OCPP1.6"
+    ws_url: WsUrl
+    identity_prefix: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9._-]*$")
+    template_name: str | None = Field(default=None, max_length=200)
+    password: Password | None = None
+    heartbeat_interval_s: int | None = Field(default=None, ge=1, le=86_400)
+    meter_interval_s: int | None = Field(default=None, ge=1, le=86_400)
+
+
+class ChargerGroupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: ChargerTemplateIn
+    charger_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,48}$")]] | None = Field(
+        default=None, max_length=10_000
+    )
+    chargers_number: int | None = Field(default=None, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _has_count(self) -> ChargerGroupIn:
+        if not self.charger_ids and self.chargers_number is None:
+            raise ValueError("give charger_ids, chargers_number, or both")
+        return self
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: ProvisioningStatus
+    workflow_run_id: str
+    status_url: str
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    job_type: str
+    status: ProvisioningStatus
+    workflow_run_id: str
+    error: ProvisioningError | None
+    results: dict[str, list[dict[str, Any]]]
+    provisioned_at: datetime | None
+
+
+class ChargerUpdateItem(ChargerUpdate):
+    charger_id: str = Field(min_length=1, max_length=64)
+
+
+class BulkUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    chargers: list[ChargerUpdateItem] = Field(max_length=10_000)
+
+
+class BulkUpdateResult(BaseModel):
+    updated_count: int
+    failed_count: int
+    updated: list[str]
+    failed: list[dict[str, str]]
+
+
+class BulkDeleteResult(BaseModel):
+    deleted_count: int
+    failed_count: int
+    deleted: list[str]
+    failed: list[dict[str, str]]

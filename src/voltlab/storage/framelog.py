@@ -1,0 +1,184 @@
+"""The OCPP frame log: stations append in memory, one task writes batches.
+
+Never a database round trip per frame. Frames beyond the per-charger retention are
+pruned and counted in ``frame_log_stats``; frames that find the buffer full are counted
+in ``dropped`` (and reported by ``/health``): nothing disappears silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from voltlab.ids import utcnow
+from voltlab.storage.models import FrameLog, FrameLogStats
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 30.0
+
+
+class FrameLogWriter:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        flush_interval_s: float = 0.5,
+        batch_size: int = 2_000,
+        queue_size: int = 200_000,
+        retention: int = 5_000,
+    ) -> None:
+        self._sessions = sessions
+        self._flush_interval = flush_interval_s
+        self._batch_size = batch_size
+        self._queue_size = queue_size
+        self._retention = retention
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_prune = 0.0
+        self.written = 0
+        self.dropped = 0
+
+    # Called by stations on every frame: O(1), no awaits.
+    def record(
+        self,
+        org_id: str,
+        charger_id: str,
+        direction: str,
+        action: str,
+        message: str,
+        finding: str | None = None,
+    ) -> None:
+        if len(self._buffer) >= self._queue_size:
+            self.dropped += 1
+            return
+        self._buffer.append(
+            {
+                "org_id": org_id,
+                "charger_id": charger_id,
+                "direction": direction,
+                "action": action[:64],
+                "message": message,
+                "finding": finding[:255] if finding else None,
+                "ts": utcnow(),
+            }
+        )
+        if len(self._buffer) >= self._batch_size:
+            self._wakeup.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="framelog-writer")
+
+    async def close(self) -> None:
+        """Stop the writer and flush every buffered frame (no frame lost on shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        while self._buffer:
+            count = min(len(self._buffer), self._batch_size)
+            batch = [self._buffer.popleft() for _ in range(count)]
+            try:
+                async with self._sessions.begin() as session:
+                    await session.execute(insert(FrameLog), batch)
+            except Exception:
+                # Keep the frames for the next attempt rather than losing them.
+                self._buffer.extendleft(reversed(batch))
+                raise
+            self.written += count
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._flush_interval)
+            self._wakeup.clear()
+            try:
+                await self.flush()
+                if loop.time() - self._last_prune > PRUNE_EVERY_S:
+                    self._last_prune = loop.time()
+                    await self.prune()
+            except Exception:
+                log.exception("frame log write failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def prune(self) -> int:
+        """Delete the oldest frames of chargers over the retention limit; count them."""
+        pruned_total = 0
+        async with self._sessions.begin() as session:
+            over = (
+                await session.execute(
+                    select(FrameLog.charger_id, func.count())
+                    .group_by(FrameLog.charger_id)
+                    .having(func.count() > self._retention)
+                )
+            ).all()
+            for charger_id, count in over:
+                cutoff = await session.scalar(
+                    select(FrameLog.id)
+                    .where(FrameLog.charger_id == charger_id)
+                    .order_by(FrameLog.id.desc())
+                    .offset(self._retention)
+                    .limit(1)
+                )
+                if cutoff is None:
+                    continue
+                await session.execute(
+                    delete(FrameLog).where(FrameLog.charger_id == charger_id, FrameLog.id <= cutoff)
+                )
+                pruned = count - self._retention
+                pruned_total += pruned
+                updated = await session.execute(
+                    update(FrameLogStats)
+                    .where(FrameLogStats.charger_id == charger_id)
+                    .values(pruned=FrameLogStats.pruned + pruned)
+                )
+                if updated.rowcount == 0:  # type: ignore[attr-defined]
+                    session.add(FrameLogStats(charger_id=charger_id, pruned=pruned))
+        return pruned_total
+
+
+async def query_frames(
+    session: AsyncSession,
+    *,
+    org_id: str,
+    charger_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    action: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[FrameLog], int]:
+    conditions = [FrameLog.org_id == org_id, FrameLog.charger_id == charger_id]
+    if start is not None:
+        conditions.append(FrameLog.ts >= start)
+    if end is not None:
+        conditions.append(FrameLog.ts <= end)
+    if action:
+        conditions.append(FrameLog.action == action)
+    total = await session.scalar(select(func.count()).select_from(FrameLog).where(*conditions))
+    rows = (
+        await session.scalars(
+            select(FrameLog)
+            .where(*conditions)
+            .order_by(FrameLog.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    return list(rows), int(total or 0)
