@@ -33,7 +33,7 @@ class Received:
 
 
 @dataclass
-class TestCsms:
+class RecordingCsms:
     boot_status: str = "Accepted"
     boot_interval: int = 60
     passwords: dict[str, str] = field(default_factory=dict)
@@ -80,7 +80,7 @@ class TestCsms:
         with contextlib.suppress(Exception):
             await peer.start()
 
-    async def start(self) -> TestCsms:
+    async def start(self) -> RecordingCsms:
         self.server = await serve(
             self._handler,
             "127.0.0.1",
@@ -98,7 +98,7 @@ class TestCsms:
 
 
 class _Recording:
-    def __init__(self, identity: str, conn: ServerConnection, csms: TestCsms) -> None:
+    def __init__(self, identity: str, conn: ServerConnection, csms: RecordingCsms) -> None:
         super().__init__(identity, conn)  # type: ignore[call-arg]
         self.csms = csms
 
