@@ -11,9 +11,11 @@ from sqlalchemy import update
 
 from voltlab import __version__
 from voltlab.api import catalog, chargers, health, location_chargers, locations
+from voltlab.api import commands as commands_api
 from voltlab.api import errors as api_errors
 from voltlab.api.middleware import RequestIdMiddleware
 from voltlab.auth import load_verifier
+from voltlab.commands.records import CommandRecorder
 from voltlab.domain.chargers.runtime import start_runtime
 from voltlab.fleet import LocalFleet
 from voltlab.ids import utcnow
@@ -25,6 +27,7 @@ from voltlab.storage.engine import create_engine, migrate, session_factory
 from voltlab.storage.framelog import FrameLogWriter
 from voltlab.storage.models import Charger
 from voltlab.storage.repositories import chargers_to_resume
+from voltlab.storage.station_state import StationStateStore
 from voltlab.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -63,12 +66,16 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         retention=settings.framelog_retention,
     )
     framelog.start()
+    states = StationStateStore(sessions)
+    states.start()
+    commands = CommandRecorder(sessions)
+    commands.start()
     options = StationOptions(
         open_timeout_s=settings.connect_timeout_s,
         response_timeout_s=settings.ocpp_response_timeout_s,
         backoff=Backoff(initial_s=settings.reconnect_initial_s, maximum_s=settings.reconnect_max_s),
     )
-    fleet = LocalFleet(framelog, options, max_chargers=settings.max_chargers)
+    fleet = LocalFleet(framelog, options, max_chargers=settings.max_chargers, states=states)
     services = Services(
         settings=settings,
         engine=engine,
@@ -77,6 +84,8 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         fleet=fleet,
         framelog=framelog,
         tasks=TaskSet(),
+        commands=commands,
+        states=states,
     )
     try:
         resumed = await resume_fleet(services)
@@ -86,6 +95,8 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
     finally:
         await services.tasks.drain()
         await fleet.close()
+        await commands.close()
+        await states.close()
         await framelog.close()
         await engine.dispose()
 
@@ -115,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         locations.router,
         chargers.router,
         location_chargers.router,
+        commands_api.router,
     ):
         app.include_router(router)
     return app

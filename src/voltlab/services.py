@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from voltlab.auth import TokenVerifier
+from voltlab.commands.records import CommandRecorder
 from voltlab.fleet import FleetBackend
 from voltlab.settings import Settings
 from voltlab.storage.framelog import FrameLogWriter
+from voltlab.storage.station_state import StationStateStore
 from voltlab.tasks import TaskSet
 
 
@@ -22,3 +24,5 @@ class Services:
     fleet: FleetBackend
     framelog: FrameLogWriter
     tasks: TaskSet
+    commands: CommandRecorder
+    states: StationStateStore

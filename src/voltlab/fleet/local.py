@@ -4,32 +4,67 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
+from typing import Any
 
-from voltlab.errors import CapacityExceeded
-from voltlab.simulator import RuntimeSnapshot, Station, StationSpec
-from voltlab.simulator.station import FrameSink, StationOptions
+from voltlab.errors import CapacityExceeded, Conflict
+from voltlab.simulator import RuntimeSnapshot, Station, StationOptions, StationSpec
+from voltlab.simulator.commands import execute
+from voltlab.simulator.station import FrameSink
+from voltlab.storage.station_state import StationStateStore
 
 
 class LocalFleet:
-    def __init__(self, sink: FrameSink, options: StationOptions, *, max_chargers: int) -> None:
+    def __init__(
+        self,
+        sink: FrameSink,
+        options: StationOptions,
+        *,
+        max_chargers: int,
+        states: StationStateStore | None = None,
+    ) -> None:
         self._sink = sink
         self._options = options
         self._max = max_chargers
+        self._states = states
         self._stations: dict[str, Station] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    async def start(self, spec: StationSpec) -> None:
-        if spec.charger_id in self._tasks:
-            await self.stop(spec.charger_id)
+    def _launch(self, spec: StationSpec, state: dict[str, Any] | None) -> None:
         if len(self._tasks) >= self._max:
             raise CapacityExceeded(
                 f"the fleet runs its maximum of {self._max} chargers (VOLTLAB_MAX_CHARGERS)"
             )
-        station = Station(spec, self._sink, self._options)
+        station = Station(spec, self._sink, self._options, state=state, store=self._states)
         self._stations[spec.charger_id] = station
         self._tasks[spec.charger_id] = asyncio.create_task(
             station.run(), name=f"station-{spec.identity}"
         )
+
+    async def start(self, spec: StationSpec) -> None:
+        running = self._stations.get(spec.charger_id)
+        if running is not None:
+            state: dict[str, Any] | None = running.durable()  # a restart keeps its state
+            await self.stop(spec.charger_id)
+        elif self._states is not None:
+            state = (await self._states.load_many([spec.charger_id])).get(spec.charger_id)
+        else:
+            state = None
+        self._launch(spec, state)
+
+    async def start_many(self, specs: Sequence[StationSpec]) -> list[str]:
+        fresh = [s for s in specs if s.charger_id not in self._stations]
+        states = await self._states.load_many([s.charger_id for s in fresh]) if self._states else {}
+        refused: list[str] = []
+        for spec in specs:
+            if spec.charger_id in self._stations:
+                await self.start(spec)
+                continue
+            try:
+                self._launch(spec, states.get(spec.charger_id))
+            except CapacityExceeded:
+                refused.append(spec.charger_id)
+        return refused
 
     async def stop(self, charger_id: str) -> None:
         task = self._tasks.pop(charger_id, None)
@@ -40,12 +75,48 @@ class LocalFleet:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def forget(self, charger_ids: Sequence[str]) -> None:
+        for charger_id in charger_ids:
+            await self.stop(charger_id)
+        if self._states is not None:
+            await self._states.delete(list(charger_ids))
+
     def runtime(self, charger_id: str) -> RuntimeSnapshot:
         station = self._stations.get(charger_id)
         return station.snapshot() if station else RuntimeSnapshot.stopped()
 
     def station(self, charger_id: str) -> Station | None:
         return self._stations.get(charger_id)
+
+    def _running(self, charger_id: str) -> Station:
+        station = self._stations.get(charger_id)
+        if station is None:
+            raise Conflict("the charger's runtime is stopped; start it with start-charger")
+        return station
+
+    async def dispatch(
+        self, charger_id: str, command: str, event: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await execute(self._running(charger_id), command, event)
+
+    async def inspect(self, charger_id: str, what: str) -> Any:
+        station = self._stations.get(charger_id)
+        if station is None:
+            if self._states is None:
+                return None
+            state = (await self._states.load_many([charger_id])).get(charger_id) or {}
+            return _from_state(state, what)
+        if what == "configuration":
+            return station.configuration()
+        if what == "local_auth_list":
+            return station.local_list.to_dict()
+        if what == "auth_cache":
+            return station.cache.entries()
+        if what == "transactions":
+            return station.transactions_view()
+        if what == "decisions":
+            return list(reversed(station.decisions))
+        raise ValueError(what)
 
     def running_count(self) -> int:
         return len(self._tasks)
@@ -57,3 +128,20 @@ class LocalFleet:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _from_state(state: dict[str, Any], what: str) -> Any:
+    """Read-outs of a stopped charger, from its stored state."""
+    if what == "local_auth_list":
+        return state.get("local_list", {"version": 0, "entries": []})
+    if what == "auth_cache":
+        return state.get("cache", {}).get("entries", [])
+    if what == "transactions":
+        return state.get("transactions", []) + list(reversed(state.get("history", [])))
+    if what == "decisions":
+        return list(reversed(state.get("decisions", [])))
+    if what == "configuration":
+        return [
+            {"key": k, "value": v, "overridden": True} for k, v in state.get("config", {}).items()
+        ]
+    raise ValueError(what)

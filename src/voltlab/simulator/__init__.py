@@ -1,14 +1,15 @@
 """The simulated charge point. Knows nothing of HTTP or of the database."""
 
 from voltlab.simulator.spec import ConnectorRef, StationSpec
-from voltlab.simulator.state import ConnectorState, RuntimeSnapshot
-from voltlab.simulator.station import FrameSink, Station
+from voltlab.simulator.state import RuntimeSnapshot
+from voltlab.simulator.station import FrameSink, StateSink, Station, StationOptions
 
 __all__ = [
     "ConnectorRef",
-    "ConnectorState",
     "FrameSink",
     "RuntimeSnapshot",
+    "StateSink",
     "Station",
+    "StationOptions",
     "StationSpec",
 ]

@@ -17,6 +17,8 @@ FrameCallback = Callable[[str, str, str, str | None], None]
 
 CP_TO_CSMS = "cp_to_csms"
 CSMS_TO_CP = "csms_to_cp"
+# One CALL is open per direction (OCPP-J); a few more cover CALLs that timed out.
+MAX_OPEN_CALLS = 16
 
 
 class FrameTap:
@@ -46,6 +48,8 @@ class FrameTap:
         )
         if kind == 2 and len(parsed) > 2:
             action = str(parsed[2])
+            if len(calls) >= MAX_OPEN_CALLS:  # CALLs never answered (timeouts) must not pile up
+                del calls[next(iter(calls))]
             calls[unique_id] = action
             return action
         return results.pop(unique_id, "Unknown")
@@ -77,6 +81,7 @@ def basic_auth_header(identity: str, password: str) -> str:
 def dial(
     spec: StationSpec,
     *,
+    password: str | None,
     open_timeout: float,
     ping_interval: float | None,
     ssl: Any = None,
@@ -86,8 +91,8 @@ def dial(
     Compression off (~14 KiB less per connection), small queues, no proxy lookup.
     """
     headers = {}
-    if spec.password:
-        headers["Authorization"] = basic_auth_header(spec.identity, spec.password)
+    if password:
+        headers["Authorization"] = basic_auth_header(spec.identity, password)
     return connect(
         spec.url,
         subprotocols=[Subprotocol(spec.subprotocol)],

@@ -40,15 +40,12 @@ class RpcMixin:
     _call_lock: asyncio.Lock
     route_map: dict[str, dict[str, Any]]
 
-    async def send_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        version = self._ocpp_version
-        payload = remove_nones(payload)
-        validate(version, action, payload, response=False)
+    async def _roundtrip(self, action: str, payload: dict[str, Any]) -> Any:
         call = Call(unique_id=self.station.next_message_id(), action=action, payload=payload)
         async with self._call_lock:
             await self._send(call.to_json())  # type: ignore[attr-defined]
             try:
-                response = await self._get_specific_response(  # type: ignore[attr-defined]
+                return await self._get_specific_response(  # type: ignore[attr-defined]
                     call.unique_id, self._response_timeout
                 )
             except TimeoutError:
@@ -56,6 +53,12 @@ class RpcMixin:
                     action, f"no answer to {action} within {self._response_timeout:g}s"
                 )
                 raise CsmsFinding(f"{action}: timeout") from None
+
+    async def send_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        version = self._ocpp_version
+        payload = remove_nones(payload)
+        validate(version, action, payload, response=False)
+        response = await self._roundtrip(action, payload)
         if response.message_type_id == MessageType.CallError:
             self.station.record_finding(
                 action,
@@ -68,16 +71,54 @@ class RpcMixin:
         except SchemaViolation as exc:
             self.station.record_finding(action, f"invalid {action} answer: {exc}")
             raise CsmsFinding(str(exc)) from exc
-        return response.payload
+        return response.payload  # type: ignore[no-any-return]
+
+    async def exchange(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send a (validated) CALL as written; the CSMS's answer or CALLERROR, as data."""
+        try:
+            response = await self._roundtrip(action, payload)
+        except CsmsFinding:
+            return {"error": {"code": "Timeout", "description": "no answer from the CSMS"}}
+        if response.message_type_id == MessageType.CallError:
+            self.station.record_finding(
+                action, f"CALLERROR {response.error_code} to a valid {action}"
+            )
+            return {
+                "error": {
+                    "code": response.error_code,
+                    "description": response.error_description,
+                    "details": response.error_details,
+                }
+            }
+        try:
+            validate(self._ocpp_version, action, response.payload, response=True)
+        except SchemaViolation as exc:
+            self.station.record_finding(action, f"invalid {action} answer: {exc}")
+        return {"payload": response.payload}
 
     async def _handle_call(self, msg: Any) -> Any:
+        if self.station.rejected() and not _triggers_boot(msg):
+            # Rejected: the charger answers nothing until the interval is over (OCPP 1.6
+            # §4.2); the CSMS should not have asked (2.0.1 B03.FR.08 allows only
+            # TriggerMessage(BootNotification)).
+            self.station.record_finding(
+                msg.action, f"CSMS sent {msg.action} while the boot is Rejected; not answered"
+            )
+            return None
         # The OCPP-J spec answers an unknown action with NotImplemented; ``ocpp`` 2.1.0
         # says NotSupported there (and NotImplemented for known-but-unhandled actions).
         if msg.action not in self.route_map or not known_action(self._ocpp_version, msg.action):
             raise OcppNotImplemented(
-                details={"cause": f"{msg.action} is not implemented by this charger"}
+                # ``ocpp``'s default text for NotImplemented is the one of NotSupported.
+                description=f"{msg.action} is not implemented by this charger",
+                details={"cause": f"{msg.action} is not implemented by this charger"},
             )
         return await super()._handle_call(msg)  # type: ignore[misc]
+
+
+def _triggers_boot(msg: Any) -> bool:
+    payload = msg.payload if isinstance(msg.payload, dict) else {}
+    return msg.action == "TriggerMessage" and payload.get("requestedMessage") == "BootNotification"
 
 
 __all__ = ["OCPP_LOGGER", "CsmsFinding", "OCPPError", "RpcMixin"]

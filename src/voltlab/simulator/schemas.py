@@ -52,3 +52,55 @@ def validate(version: str, action: str, payload: Any, *, response: bool) -> None
         validator(payload)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise SchemaViolation(f"{action}{'Response' if response else ''}: {exc.message}") from exc
+
+
+# Actions a charging station initiates (the rest are the CSMS's), per version.
+CHARGER_ACTIONS = {
+    "1.6": frozenset(
+        {
+            "Authorize",
+            "BootNotification",
+            "DataTransfer",
+            "DiagnosticsStatusNotification",
+            "FirmwareStatusNotification",
+            "Heartbeat",
+            "MeterValues",
+            "StartTransaction",
+            "StatusNotification",
+            "StopTransaction",
+            "LogStatusNotification",
+            "SecurityEventNotification",
+            "SignCertificate",
+            "SignedFirmwareStatusNotification",
+        }
+    ),
+    "2.0.1": frozenset(
+        {
+            "Authorize",
+            "BootNotification",
+            "ClearedChargingLimit",
+            "DataTransfer",
+            "FirmwareStatusNotification",
+            "Get15118EVCertificate",
+            "GetCertificateStatus",
+            "Heartbeat",
+            "LogStatusNotification",
+            "MeterValues",
+            "NotifyChargingLimit",
+            "NotifyCustomerInformation",
+            "NotifyDisplayMessages",
+            "NotifyEVChargingNeeds",
+            "NotifyEVChargingSchedule",
+            "NotifyEvent",
+            "NotifyMonitoringReport",
+            "NotifyReport",
+            "PublishFirmwareStatusNotification",
+            "ReportChargingProfiles",
+            "ReservationStatusUpdate",
+            "SecurityEventNotification",
+            "SignCertificate",
+            "StatusNotification",
+            "TransactionEvent",
+        }
+    ),
+}

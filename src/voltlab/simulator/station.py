@@ -1,38 +1,77 @@
-"""One simulated charge point: dials its CSMS, boots, heartbeats, reconnects.
+"""One simulated charge point: dials its CSMS, boots, charges, reconnects.
 
-The station owns its state and its socket loop; the version adapters own the payload
-shapes. Nothing here knows about HTTP or the database: frames go to a ``FrameSink``.
+``Station`` composes the concerns in ``ops/`` (charging, authorizing, managing) around
+one socket loop. Version-specific shapes live in the ``ocpp16``/``ocpp201`` adapters
+and message builders. Nothing here knows about HTTP or the database: frames go to a
+``FrameSink`` and durable state to a ``StateSink``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import itertools
 import logging
 import ssl as ssl_module
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from types import ModuleType
+from typing import Any, Protocol
 
 from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
-from voltlab.ids import utcnow
+from voltlab.errors import Conflict, InvalidRequest, VoltlabError
+from voltlab.ids import isoformat, utcnow
 from voltlab.simulator.backoff import Backoff
+from voltlab.simulator.configuration import ConfigStore, Entry
 from voltlab.simulator.link import CSMS_TO_CP, FrameTap, dial
+from voltlab.simulator.model.authorization import (
+    AuthorizationCache,
+    IdTagInfo,
+    LocalAuthList,
+)
+from voltlab.simulator.model.connector import Connector
+from voltlab.simulator.model.meter import Meter
+from voltlab.simulator.model.smart_charging import (
+    ChargingProfile,
+    ProfileStore,
+    SchedulePeriod,
+)
+from voltlab.simulator.model.transactions import (
+    QueuedMessage,
+    Transaction,
+    TransactionQueue,
+)
+from voltlab.simulator.ocpp16 import adapter as adapter16
+from voltlab.simulator.ocpp16 import configuration as config16
+from voltlab.simulator.ocpp16 import messages as messages16
 from voltlab.simulator.ocpp16.adapter import Ocpp16Adapter
+from voltlab.simulator.ocpp201 import adapter as adapter201
+from voltlab.simulator.ocpp201 import device_model as config201
+from voltlab.simulator.ocpp201 import messages as messages201
 from voltlab.simulator.ocpp201.adapter import Ocpp201Adapter
+from voltlab.simulator.ops.authorizing import AuthorizingOps
+from voltlab.simulator.ops.charging import ChargingOps
+from voltlab.simulator.ops.managing import ManagingOps
 from voltlab.simulator.rpc import CsmsFinding
+from voltlab.simulator.schemas import SchemaViolation, validate
 from voltlab.simulator.spec import StationSpec
-from voltlab.simulator.state import ConnectorState, RuntimeSnapshot
+from voltlab.simulator.state import RuntimeSnapshot
 
 log = logging.getLogger(__name__)
 
-# Wait when a Pending/Rejected boot answer leaves the retry interval to the charger (0).
-DEFAULT_BOOT_RETRY_S = 30
+# Wait when a Pending/Rejected boot answer leaves the retry interval to the charger (0),
+# or when the CSMS answered the BootNotification wrongly or not at all.
+DEFAULT_BOOT_RETRY_S = 30.0
 # A connection that stayed up this long resets the reconnect backoff.
 STABLE_CONNECTION_S = 10.0
+# Meter integration step while a transaction runs.
+TICK_S = 1.0
+MAX_HISTORY = 50
 
 
 class FrameSink(Protocol):
@@ -49,55 +88,246 @@ class FrameSink(Protocol):
     ) -> None: ...
 
 
+class StateSink(Protocol):
+    """Where a station's durable state goes; ``mark`` must not block (writes are batched)."""
+
+    def mark(
+        self, charger_id: str, org_id: str, snapshot: Callable[[], dict[str, Any]]
+    ) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class StationOptions:
     open_timeout_s: float = 10.0
     response_timeout_s: float = 30.0
-    ping_interval_s: float | None = 60.0
     backoff: Backoff = field(default_factory=Backoff)
     ssl: ssl_module.SSLContext | None = None
+    boot_retry_s: float = DEFAULT_BOOT_RETRY_S
+    tick_s: float = TICK_S
+    # "config": the charger's WebSocketPingInterval; None: no pings; a number: that.
+    ping_interval_s: float | str | None = "config"
 
 
 Adapter = Ocpp16Adapter | Ocpp201Adapter
-ADAPTERS: dict[str, Callable[..., Adapter]] = {"1.6": Ocpp16Adapter, "2.0.1": Ocpp201Adapter}
 
 
-class Station:
-    """Run with ``await station.run()`` (until cancelled); read with ``snapshot()``."""
+@dataclass(frozen=True, slots=True)
+class _Version:
+    adapter: Callable[..., Adapter]
+    adapter_module: ModuleType
+    messages: ModuleType
+    config: ModuleType
 
-    def __init__(self, spec: StationSpec, sink: FrameSink, options: StationOptions) -> None:
+
+VERSIONS = {
+    "1.6": _Version(Ocpp16Adapter, adapter16, messages16, config16),
+    "2.0.1": _Version(Ocpp201Adapter, adapter201, messages201, config201),
+}
+
+
+@functools.cache
+def _defaults(version: str, connectors: int, heartbeat_s: int, meter_s: int) -> dict[str, Entry]:
+    # Shared by every station of the same shape: each keeps only its overrides.
+    return VERSIONS[version].config.defaults(connectors, heartbeat_s, meter_s)
+
+
+class Station(ChargingOps, AuthorizingOps, ManagingOps):
+    """Run with ``await station.run()`` (until cancelled); read with ``snapshot()``;
+    act with the ops methods (``plug``, ``present_tag``, ``send_local_list`` ...)."""
+
+    def __init__(
+        self,
+        spec: StationSpec,
+        sink: FrameSink,
+        options: StationOptions,
+        *,
+        state: dict[str, Any] | None = None,
+        store: StateSink | None = None,
+    ) -> None:
         self.spec = spec
         self.options = options
         self._sink = sink
-        self.connectors = [ConnectorState(c.evse_id, c.connector_id) for c in spec.connectors]
+        self._store = store
+        version = VERSIONS[spec.ocpp_version]
+        self._version = version
+        self.messages = version.messages
+        count = len(spec.connectors)
+        self.config = ConfigStore(
+            _defaults(spec.ocpp_version, count, spec.heartbeat_interval_s, spec.meter_interval_s)
+        )
+        self.connectors = [Connector(c.evse_id, c.connector_id) for c in spec.connectors]
+        self.meters = [Meter(max_power_w=float(spec.max_power_w)) for _ in spec.connectors]
+        self.local_list = LocalAuthList()
+        self.cache = AuthorizationCache()
+        self.profiles = ProfileStore()
+        self.transactions: dict[str, Transaction] = {}
+        self.history: list[dict[str, Any]] = []
+        self.queue = TransactionQueue()
+        self.decisions: list[dict[str, Any]] = []
+        self.reservation_expiry: dict[int, datetime] = {}
+        self.reservation_tags: dict[int, str] = {}
+        self._pending_tags: dict[int, str] = {}
+        self._pending_remote: dict[int, int] = {}
+        if state:
+            self._restore(state)
+        self._apply_settings()
+
         self.connection = "disconnected"
         self.boot_status: str | None = None
         self.boot_reason = "PowerUp"
-        self.heartbeat_interval_s = spec.heartbeat_interval_s
+        self.firmware_status = "Idle"
+        self.diagnostics_status = "Idle"
         self.last_message_at: datetime | None = None
         self.last_error: str | None = None
         self.findings = 0
         self.connects = 0
+        self.reset_when_idle = False
         self._accepted = False
+        self._boot_not_before = 0.0
         self._last_sent = 0.0
+        self._connected_at: float | None = None
+        self._reboot = False
         self._ids = itertools.count(1)
         self._id_prefix = f"{int(time.time() * 1000):x}"
+        self._outbox: deque[tuple[str, int]] = deque()
+        self._outbox_signal = asyncio.Event()
+        self._tick_signal = asyncio.Event()
+        self._last_status: dict[int, str] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.adapter: Adapter | None = None
 
-    # -- reading -----------------------------------------------------------------
+    # -- durable state ---------------------------------------------------------------
+    def durable(self) -> dict[str, Any]:
+        """Everything that must survive a restart of voltlab, JSON-ready."""
+        return {
+            "config": dict(self.config.overrides),
+            "local_list": self.local_list.to_dict(),
+            "cache": self.cache.to_dict(),
+            "profiles": self.profiles.to_dict(),
+            "connectors": [c.to_dict() for c in self.connectors],
+            "meters": [m.to_dict() for m in self.meters],
+            "transactions": [t.to_dict() for t in self.transactions.values()],
+            "history": self.history,
+            "queue": self.queue.to_list(),
+            "reservations": {
+                str(rid): {"expiry": isoformat(at), "id_tag": self.reservation_tags.get(rid)}
+                for rid, at in self.reservation_expiry.items()
+            },
+            "decisions": self.decisions,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.config.overrides.update(state.get("config", {}))
+        if "local_list" in state:
+            self.local_list = LocalAuthList.from_dict(state["local_list"])
+        if "cache" in state:
+            self.cache = AuthorizationCache.from_dict(state["cache"])
+        if "profiles" in state:
+            self.profiles = ProfileStore.from_dict(state["profiles"])
+        for connector, data in zip(self.connectors, state.get("connectors", []), strict=False):
+            connector.restore(data)
+        for meter, data in zip(self.meters, state.get("meters", []), strict=False):
+            meter.restore(data)
+        for data in state.get("transactions", []):
+            tx = Transaction.from_dict(data)
+            self.transactions[tx.key] = tx
+        self.history = list(state.get("history", []))
+        self.queue = TransactionQueue(
+            [QueuedMessage.from_dict(item) for item in state.get("queue", [])]
+        )
+        for rid, data in state.get("reservations", {}).items():
+            self.reservation_expiry[int(rid)] = datetime.fromisoformat(
+                data["expiry"].replace("Z", "+00:00")
+            )
+            self.reservation_tags[int(rid)] = data.get("id_tag") or ""
+        self.decisions = list(state.get("decisions", []))
+        # A transaction whose connector lost track of it (older state) is ended locally.
+        for connector in self.connectors:
+            if connector.transaction_key and connector.transaction_key not in self.transactions:
+                connector.transaction_key = None
+
+    def _apply_settings(self) -> None:
+        self.settings = self._version.config.settings(self.config)
+        self.heartbeat_interval_s = self.settings.heartbeat_interval_s
+        self.local_list.max_length = self.settings.local_list_max_length
+
+    def changed(self) -> None:
+        if self._store is not None:
+            self._store.mark(self.spec.charger_id, self.spec.org_id, self.durable)
+
+    # -- reading -----------------------------------------------------------------------
+    @property
+    def online(self) -> bool:
+        return self.adapter is not None and self.boot_status == "Accepted" and self._accepted
+
+    def now(self) -> datetime:
+        return utcnow()
+
     def snapshot(self) -> RuntimeSnapshot:
+        connectors = []
+        for connector, meter in zip(self.connectors, self.meters, strict=True):
+            tx = self.transaction_on(connector)
+            connectors.append(
+                {
+                    "evse_id": connector.evse_id,
+                    "connector_id": connector.connector_id,
+                    "status": connector.status
+                    if self.spec.ocpp_version == "1.6"
+                    else connector.status_201,
+                    "error_code": connector.error_code,
+                    "transaction_id": tx.public_id if tx else None,
+                    "energy_wh": round(meter.energy_wh, 3),
+                    "power_w": round(meter.power_w, 1),
+                }
+            )
         return RuntimeSnapshot(
             state="running",
             connection=self.connection,
             boot_status=self.boot_status,
             last_message_at=self.last_message_at,
-            connectors=tuple(c.as_dict() for c in self.connectors),
+            connectors=tuple(connectors),
             findings=self.findings,
             connects=self.connects,
             last_error=self.last_error,
+            extra={"queued_messages": len(self.queue)},
         )
 
-    # -- frame reporting ----------------------------------------------------------
+    def configuration(self) -> list[dict[str, Any]]:
+        secret = {"AuthorizationKey", "SecurityCtrlr.BasicAuthPassword"}
+        return [
+            {
+                "key": name,
+                "value": None if name in secret else self.config.get(name),
+                "readonly": entry.readonly,
+                "overridden": name in self.config.overrides,
+            }
+            for name in self.config.names()
+            if (entry := self.config.entry(name)) is not None
+        ]
+
+    def transactions_view(self) -> list[dict[str, Any]]:
+        active = [
+            {
+                "transaction_id": tx.public_id,
+                "key": tx.key,
+                "evse_id": tx.evse_id,
+                "connector_id": tx.connector_id,
+                "id_tag": tx.id_tag,
+                "started_at": isoformat(tx.started_at),
+                "meter_start_wh": tx.meter_start_wh,
+                "energy_wh": round(
+                    self.meter_of(self.connector(tx.evse_id, tx.connector_id)).energy_wh
+                    - tx.meter_start_wh,
+                    3,
+                ),
+                "status": "Ended" if tx.ended else "Active",
+                "stop_reason": tx.stop_reason,
+            }
+            for tx in self.transactions.values()
+        ]
+        return active + list(reversed(self.history))
+
+    # -- frame reporting --------------------------------------------------------------
     def next_message_id(self) -> str:
         # Unique across reconnects and restarts (2.0.1 errata), shorter than a UUID.
         return f"{self._id_prefix}-{next(self._ids)}"
@@ -116,12 +346,104 @@ class Station:
         self.findings += 1
         self._on_frame(CSMS_TO_CP, action, "", finding)
 
-    # -- the socket loop ----------------------------------------------------------
+    def rejected(self) -> bool:
+        """True while a Rejected boot answer keeps the charger silent: it sends nothing
+        and answers nothing until the interval is over (OCPP 1.6 §4.2)."""
+        return self.boot_status == "Rejected" and time.monotonic() < self._boot_not_before
+
+    # -- tasks the station owns --------------------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=f"{self.spec.identity}-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, VoltlabError):
+            log.info("station %s: %s: %s", self.spec.identity, task.get_name(), exc.detail)
+        elif exc is not None:
+            log.error(
+                "station %s: task %s failed", self.spec.identity, task.get_name(), exc_info=exc
+            )
+
+    # -- outbound messages --------------------------------------------------------------
+    def notify_status(self, connector: Connector) -> None:
+        if self.online:
+            self._outbox.append(("status", self.index_of(connector)))
+            self._outbox_signal.set()
+
+    def enqueue(self, action: str, payload: dict[str, Any], tx_key: str | None) -> None:
+        message = QueuedMessage(action, payload, tx_key)
+        self.queue.push(message)
+        self._outbox.append(("tx", message.id))
+        self._outbox_signal.set()
+        self.changed()
+
+    def forget_transaction(self, tx: Transaction) -> None:
+        """The transaction's last message was delivered: keep a summary only."""
+        if self.transactions.pop(tx.key, None) is None:
+            return
+        meter = self.meter_of(self.connector(tx.evse_id, tx.connector_id))
+        self.history.append(
+            {
+                "transaction_id": tx.public_id,
+                "key": tx.key,
+                "evse_id": tx.evse_id,
+                "connector_id": tx.connector_id,
+                "id_tag": tx.id_tag,
+                "started_at": isoformat(tx.started_at),
+                "meter_start_wh": tx.meter_start_wh,
+                "energy_wh": round(meter.energy_wh - tx.meter_start_wh, 3),
+                "status": "Ended",
+                "stop_reason": tx.stop_reason,
+            }
+        )
+        del self.history[:-MAX_HISTORY]
+        self.changed()
+
+    def adapter_id_info(self, info: dict[str, Any]) -> IdTagInfo:
+        return self._version.adapter_module.parse_id_tag_info(info)
+
+    async def send_safely(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """A non-transaction message, sent now if connected (lost if not, like hardware)."""
+        adapter = self.adapter
+        if adapter is None:
+            return None
+        try:
+            return await adapter.send_call(action, payload)
+        except (CsmsFinding, WebSocketException, OSError):
+            return None
+
+    def report_local_list_conflict(self) -> None:
+        adapter = self.adapter
+        if adapter is not None and self.spec.ocpp_version == "1.6":
+            payload = adapter.local_list_conflict_status()
+            self.spawn(self.send_safely("StatusNotification", payload), "local-list-conflict")
+
+    def wake_ticker(self) -> None:
+        self._tick_signal.set()
+
+    # -- the socket loop ----------------------------------------------------------------
     async def run(self) -> None:
+        ticker = asyncio.create_task(self._ticker(), name=f"{self.spec.identity}-ticker")
+        try:
+            await self._connect_forever()
+        finally:
+            ticker.cancel()
+            tasks = [ticker, *self._tasks]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _connect_forever(self) -> None:
         attempt = 0
         while True:
             self.connection = "connecting"
-            started = time.monotonic()
+            self._connected_at = None
             try:
                 await self._session()
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI, WebSocketException) as exc:
@@ -132,16 +454,38 @@ class Station:
             finally:
                 self.connection = "disconnected"
                 self.adapter = None
-            if self._accepted or time.monotonic() - started > STABLE_CONNECTION_S:
+                self._outbox.clear()
+                self._last_status.clear()
+            if self._reboot:  # Reset: back at once, as a rebooted charger would be
+                self._reboot = False
+                attempt = 0
+                continue
+            # Only a connection that stayed up resets the backoff: a CSMS that is down, or
+            # that drops every charger right after the handshake, sees the delays grow.
+            up_since = self._connected_at
+            if up_since is not None and time.monotonic() - up_since > STABLE_CONNECTION_S:
                 attempt = 0
             await asyncio.sleep(self.options.backoff.delay(attempt))
             attempt += 1
 
+    def _password(self) -> str | None:
+        key = (
+            "AuthorizationKey"
+            if self.spec.ocpp_version == "1.6"
+            else ("SecurityCtrlr.BasicAuthPassword")
+        )
+        return self.config.overrides.get(key) or self.spec.password
+
     async def _session(self) -> None:
+        ping = self.options.ping_interval_s
+        if ping == "config":
+            configured = self.settings.ping_interval_s
+            ping = float(configured) if configured > 0 else None
         async with dial(
             self.spec,
+            password=self._password(),
             open_timeout=self.options.open_timeout_s,
-            ping_interval=self.options.ping_interval_s,
+            ping_interval=ping,  # type: ignore[arg-type]
             ssl=self.options.ssl,
         ) as ws:
             if ws.subprotocol != self.spec.subprotocol:
@@ -151,11 +495,12 @@ class Station:
                 )
                 self.record_finding("Connect", self.last_error)
                 return
+            self._connected_at = time.monotonic()
             self.connects += 1
             self.last_error = None
             tap = FrameTap(ws, self._on_frame)
             tap.on_activity = self._on_activity
-            adapter = ADAPTERS[self.spec.ocpp_version](
+            adapter = self._version.adapter(
                 self, tap, response_timeout=self.options.response_timeout_s
             )
             self.adapter = adapter
@@ -182,33 +527,92 @@ class Station:
     async def _lifecycle(self, adapter: Adapter) -> None:
         if not self._accepted:
             await self._boot(adapter)
-        await self._send_statuses(adapter)
-        await self._heartbeats(adapter)
+        # Queued transaction messages first, in order; then the present connector states.
+        self._outbox.clear()
+        self._outbox.extend(("tx", message.id) for message in self.queue)
+        for payload in adapter.status_payloads():
+            with contextlib.suppress(CsmsFinding):
+                await adapter.send_call("StatusNotification", payload)
+        for index, connector in enumerate(self.connectors):
+            self._last_status[index] = connector.status
+        self._outbox_signal.set()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._sender(adapter))
+            group.create_task(self._heartbeats(adapter))
 
     async def _boot(self, adapter: Adapter) -> None:
         while True:
+            wait = self._boot_not_before - time.monotonic()
+            if wait > 0:
+                # Pending: the reader keeps answering the CSMS meanwhile.
+                # Rejected: silent until the interval is over (see ``rejected``).
+                await asyncio.sleep(wait)
             try:
                 answer = await adapter.send_call("BootNotification", adapter.boot_payload())
             except CsmsFinding:
-                await asyncio.sleep(DEFAULT_BOOT_RETRY_S)
+                self._boot_not_before = time.monotonic() + self.options.boot_retry_s
                 continue
-            self.boot_status = answer["status"]
             interval = int(answer.get("interval", 0))
-            if self.boot_status == "Accepted":
+            if answer["status"] == "Accepted":
+                self.boot_status = "Accepted"
                 self._accepted = True
+                self.boot_reason = "PowerUp"
                 if interval > 0:
                     self.heartbeat_interval_s = interval
                 return
-            # Pending: keep answering the CSMS (the reader runs) and ask again later.
-            # Rejected: stay silent until the interval is over (OCPP 1.6 §4.2).
-            await asyncio.sleep(interval if interval > 0 else DEFAULT_BOOT_RETRY_S)
+            self._boot_not_before = time.monotonic() + (
+                interval if interval > 0 else self.options.boot_retry_s
+            )
+            self.boot_status = answer["status"]
 
-    async def _send_statuses(self, adapter: Adapter) -> None:
-        for payload in adapter.status_payloads():
-            try:
-                await adapter.send_call("StatusNotification", payload)
-            except CsmsFinding:
+    async def _sender(self, adapter: Adapter) -> None:
+        """One ordered outbox: transaction messages (durable, retried) and status changes."""
+        while True:
+            if not self._outbox:
+                self._outbox_signal.clear()
+                await self._outbox_signal.wait()
                 continue
+            kind, ref = self._outbox[0]
+            if kind == "status":
+                self._outbox.popleft()
+                connector = self.connectors[ref]
+                if self._last_status.get(ref) == connector.status and connector.error_code == (
+                    "NoError"
+                ):
+                    continue
+                self._last_status[ref] = connector.status
+                with contextlib.suppress(CsmsFinding):
+                    await adapter.send_call("StatusNotification", adapter.status_payload(connector))
+                continue
+            head = self.queue.head()
+            if head is None or head.id != ref:
+                self._outbox.popleft()  # delivered or dropped already
+                continue
+            await self._deliver(adapter, head)
+            self._outbox.popleft()
+
+    async def _deliver(self, adapter: Adapter, message: QueuedMessage) -> None:
+        """Send the head of the transaction queue, retrying as the configuration says."""
+        while True:
+            payload = self.messages.finalize(self, message)
+            try:
+                answer = await adapter.send_call(message.action, payload)
+            except CsmsFinding as exc:
+                message.attempts += 1
+                self.changed()
+                if message.attempts >= max(1, self.settings.message_attempts):
+                    self.queue.pop()
+                    self.record_finding(
+                        message.action,
+                        f"{message.action} dropped after {message.attempts} attempts ({exc})",
+                    )
+                    return
+                await asyncio.sleep(self.settings.message_retry_interval_s * message.attempts)
+                continue
+            self.queue.pop()
+            self.messages.apply_answer(self, message, answer)
+            self.changed()
+            return
 
     async def _heartbeats(self, adapter: Adapter) -> None:
         """Heartbeat after ``interval`` seconds without any other traffic (OCPP 1.6 §4.6)."""
@@ -223,3 +627,179 @@ class Station:
                 await adapter.send_call("Heartbeat", {})
             except CsmsFinding:
                 continue
+
+    async def _ticker(self) -> None:
+        """Integrates meters and sends samples while a transaction runs; idle otherwise."""
+        last = time.monotonic()
+        while True:
+            active = self.tick(time.monotonic() - last)
+            last = time.monotonic()
+            now = self.now()
+            if self.reservation_expiry:
+                self.expire_reservations(now)
+            if self.reset_when_idle and not any(not t.ended for t in self.transactions.values()):
+                self.reset_when_idle = False
+                self.spawn(self.reset("Immediate"), "reset-on-idle")
+            if active or self.reservation_expiry:
+                await asyncio.sleep(self.options.tick_s)
+            else:
+                self._tick_signal.clear()
+                await self._tick_signal.wait()
+                last = time.monotonic()
+
+    async def confirmed(self, tx: Transaction) -> None:
+        """Wait (bounded) until the CSMS answered the start of ``tx`` - on 1.6 that is when
+        its transactionId is known. Offline, the start stays queued and this returns."""
+        deadline = time.monotonic() + self.options.response_timeout_s
+        while self.online and time.monotonic() < deadline:
+            if not any(m.tx_key == tx.key for m in self.queue):
+                return
+            await asyncio.sleep(0.01)
+
+    # -- operations that need the socket -------------------------------------------------
+    async def reboot(self) -> None:
+        self._accepted = False
+        self.boot_status = None
+        self._reboot = True
+        adapter = self.adapter
+        if adapter is not None:
+            await adapter._connection.close()  # type: ignore[attr-defined]
+
+    async def remote_start(
+        self,
+        connector: Connector,
+        id_tag: str,
+        *,
+        remote_start_id: int | None = None,
+        profile: ChargingProfile | None = None,
+    ) -> None:
+        decision = await self.authorize(id_tag, ask_csms=self.settings.authorize_remote_start)
+        if not decision.accepted:
+            return
+        if connector.plugged or self._starts_on("Authorized"):
+            tx = await self.start_transaction(
+                connector, id_tag, trigger="RemoteStart", remote_start_id=remote_start_id
+            )
+            if profile is not None:
+                self.set_charging_profile(self._outlet_id(connector), profile)
+            del tx
+            return
+        index = self.index_of(connector)
+        connector.tag_presented = True
+        self._pending_tags[index] = id_tag
+        if remote_start_id is not None:
+            self._pending_remote[index] = remote_start_id
+        self.notify_status(connector)
+        await asyncio.sleep(self.settings.connection_timeout_s)
+        if connector.tag_presented and not connector.plugged:  # ConnectionTimeOut
+            connector.tag_presented = False
+            self._pending_tags.pop(index, None)
+            self._pending_remote.pop(index, None)
+            self.notify_status(connector)
+
+    async def triggered(self, message: str, connector_id: int | None) -> None:
+        adapter = self.adapter
+        if adapter is None:
+            return
+        targets = [
+            c for c in self.connectors if connector_id is None or self._outlet_id(c) == connector_id
+        ]
+        if message == "BootNotification":
+            with contextlib.suppress(CsmsFinding):
+                answer = await adapter.send_call("BootNotification", adapter.boot_payload())
+                self.boot_status = answer["status"]
+                self._accepted = answer["status"] == "Accepted"
+        elif message == "Heartbeat":
+            await self.send_safely("Heartbeat", {})
+        elif message == "StatusNotification":
+            for connector in targets:
+                await self.send_safely("StatusNotification", adapter.status_payload(connector))
+        elif message in ("MeterValues", "TransactionEvent"):
+            for connector in targets:
+                await self._send_triggered_meter(connector, message)
+        elif message == "FirmwareStatusNotification":
+            await self.send_safely("FirmwareStatusNotification", self._idle_status("firmware"))
+        elif message in ("DiagnosticsStatusNotification", "LogStatusNotification"):
+            await self.send_safely(message, self._idle_status("diagnostics"))
+
+    def _idle_status(self, kind: str) -> dict[str, Any]:
+        status = self.firmware_status if kind == "firmware" else self.diagnostics_status
+        final = ("Installed", "Uploaded")
+        return {"status": "Idle" if status in final else status}
+
+    async def _send_triggered_meter(self, connector: Connector, message: str) -> None:
+        meter = self.meter_of(connector)
+        tx = self.transaction_on(connector)
+        if message == "TransactionEvent" and tx is not None:
+            _, payload = self.messages.tx_meter(self, tx, connector, meter, "Trigger")
+            payload["triggerReason"] = "Trigger"
+            self.enqueue("TransactionEvent", payload, tx.key)
+            return
+        await self.send_safely(
+            "MeterValues", self.messages.triggered_meter_values(self, connector, meter, tx)
+        )
+
+    # -- configuration -------------------------------------------------------------------
+    def set_configuration(
+        self, key: str, value: str, *, force: bool = False
+    ) -> tuple[str, str | None]:
+        name = key
+        if self.spec.ocpp_version == "2.0.1":
+            name = config201.resolve(self.config, key) or key
+        status, reason = self.config.set(name, value, force=force)
+        if status in ("Accepted", "RebootRequired"):
+            self._apply_settings()
+            self.changed()
+        return status, reason
+
+    def get_configuration(self, keys: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
+        hidden = {"AuthorizationKey"}
+        names = keys or [n for n in self.config.names() if n not in hidden]
+        known, unknown = [], []
+        for name in names:
+            entry = self.config.entry(name)
+            if entry is None or name in hidden:
+                unknown.append(name)
+                continue
+            known.append({"key": name, "readonly": entry.readonly, "value": self.config.get(name)})
+        return known, unknown
+
+    def composite_schedule(self, outlet_id: int, duration_s: int, unit: str) -> dict[str, Any]:
+        now = self.now()
+        connector = next((c for c in self.connectors if self._outlet_id(c) == outlet_id), None)
+        tx = self.transaction_on(connector) if connector else None
+        meter = self.meter_of(connector) if connector else self.meters[0]
+        periods = self.profiles.composite_schedule(
+            outlet_id,
+            now,
+            duration_s,
+            rate_unit=unit,
+            tx_start=tx.started_at if tx else None,
+            phases=meter.phases,
+            max_w=meter.max_power_w,
+        )
+        if not periods:
+            limit = meter.max_power_w if unit == "W" else meter.max_power_w / (230.0 * meter.phases)
+            periods = [SchedulePeriod(start_period_s=0, limit=round(limit, 1))]
+        return {
+            "scheduleStart": isoformat(now),
+            "chargingRateUnit": unit,
+            "chargingSchedulePeriod": [p.to_wire() for p in periods],
+        }
+
+    def data_transfer(self, vendor_id: str, message_id: str | None, data: Any) -> tuple[str, Any]:
+        # The simulator knows one vendor: "voltlab", which echoes the data back.
+        if vendor_id != "voltlab":
+            return "UnknownVendorId", None
+        return "Accepted", data
+
+    async def proxy(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send ``action`` with ``payload`` as written; the CSMS's answer or its CALLERROR."""
+        adapter = self.adapter
+        if adapter is None:
+            raise Conflict(f"charger {self.spec.identity} is not connected to its CSMS")
+        try:
+            validate(self.spec.ocpp_version, action, payload, response=False)
+        except SchemaViolation as exc:
+            raise InvalidRequest(str(exc)) from exc
+        return await adapter.exchange(action, payload)

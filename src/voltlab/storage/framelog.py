@@ -42,6 +42,7 @@ class FrameLogWriter:
         self._retention = retention
         self._buffer: deque[dict[str, Any]] = deque()
         self._wakeup = asyncio.Event()
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._last_prune = 0.0
         self.written = 0
@@ -81,13 +82,26 @@ class FrameLogWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="framelog-writer")
 
-    async def close(self) -> None:
-        """Stop the writer and flush every buffered frame (no frame lost on shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        await self.flush()
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop the writer and flush every buffered frame (no frame lost on shutdown).
+
+        The writer task is asked to finish its batch rather than cancelled: a cancel
+        landing inside an insert would lose the batch in flight.
+        """
+        task, self._task = self._task, None
+        if task is not None:
+            self._closing = True
+            self._wakeup.set()
+            _, pending = await asyncio.wait({task}, timeout=timeout)
+            for stuck in pending:  # a database that hangs must not hang the shutdown
+                stuck.cancel()
+                await asyncio.gather(stuck, return_exceptions=True)
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("frame log: %d buffered frame(s) lost on shutdown", len(self._buffer))
+            self.dropped += len(self._buffer)
+            self._buffer.clear()
 
     async def flush(self) -> None:
         while self._buffer:
@@ -96,7 +110,7 @@ class FrameLogWriter:
             try:
                 async with self._sessions.begin() as session:
                     await session.execute(insert(FrameLog), batch)
-            except Exception:
+            except BaseException:
                 # Keep the frames for the next attempt rather than losing them.
                 self._buffer.extendleft(reversed(batch))
                 raise
@@ -104,18 +118,19 @@ class FrameLogWriter:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._flush_interval)
             self._wakeup.clear()
             try:
                 await self.flush()
-                if loop.time() - self._last_prune > PRUNE_EVERY_S:
+                if not self._closing and loop.time() - self._last_prune > PRUNE_EVERY_S:
                     self._last_prune = loop.time()
                     await self.prune()
             except Exception:
                 log.exception("frame log write failed; retrying")
-                await asyncio.sleep(1.0)
+                if not self._closing:
+                    await asyncio.sleep(1.0)
 
     async def prune(self) -> int:
         """Delete the oldest frames of chargers over the retention limit; count them."""
@@ -128,7 +143,7 @@ class FrameLogWriter:
                     .having(func.count() > self._retention)
                 )
             ).all()
-            for charger_id, count in over:
+            for charger_id, _count in over:
                 cutoff = await session.scalar(
                     select(FrameLog.id)
                     .where(FrameLog.charger_id == charger_id)
@@ -138,10 +153,10 @@ class FrameLogWriter:
                 )
                 if cutoff is None:
                     continue
-                await session.execute(
+                deleted = await session.execute(
                     delete(FrameLog).where(FrameLog.charger_id == charger_id, FrameLog.id <= cutoff)
                 )
-                pruned = count - self._retention
+                pruned = int(deleted.rowcount)  # type: ignore[attr-defined]
                 pruned_total += pruned
                 updated = await session.execute(
                     update(FrameLogStats)

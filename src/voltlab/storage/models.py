@@ -134,3 +134,15 @@ class FrameLogStats(Base):
 
     charger_id: Mapped[str] = mapped_column(ID, primary_key=True)
     pruned: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StationState(Base):
+    """A station's durable state (configuration overrides, local list, cache, profiles,
+    transactions with their offline queue, meter registers) as one JSON document."""
+
+    __tablename__ = "station_states"
+
+    charger_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(128), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -14,6 +14,17 @@ from voltlab.storage.models import Charger, Command, Job, Location
 Row = TypeVar("Row", Location, Charger, Job, Command)
 
 
+def storable(text: str) -> bool:
+    """Whether ``text`` can be bound as a parameter on every backend (no NUL, valid UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Scoped(Generic[Row]):
     model: type[Row]
 
@@ -22,6 +33,8 @@ class _Scoped(Generic[Row]):
         self.org_id = org_id
 
     async def get(self, row_id: str) -> Row | None:
+        if not storable(row_id):
+            return None  # an id no row can have (PostgreSQL would refuse to compare it)
         return await self.session.scalar(
             select(self.model).where(
                 self.model.id == row_id,
@@ -84,6 +97,7 @@ class ChargerRepository(_Scoped[Charger]):
         return found
 
     async def many(self, ids: Sequence[str]) -> list[Charger]:
+        ids = [i for i in ids if storable(i)]
         out: list[Charger] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]

@@ -1,0 +1,1 @@
+"""REST commands -> the fleet: target resolution, command records, fan-out."""

@@ -1,0 +1,199 @@
+"""Running commands: resolve targets in the tenant, record, dispatch to the fleet."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ocpp.charge_point import snake_to_camel_case
+from pydantic import BaseModel
+
+from voltlab.commands.schemas import (
+    AnyTarget,
+    CommandRecord,
+    FanOutFailure,
+    FanOutReport,
+    FanOutResult,
+    ProxyMessageEvent,
+    QueuedCommand,
+    event_type,
+)
+from voltlab.domain.errors import FieldInvalid
+from voltlab.errors import Conflict, NotFound, VoltlabError
+from voltlab.ids import new_id, utcnow
+from voltlab.services import Services
+from voltlab.simulator.schemas import CHARGER_ACTIONS, SchemaViolation, known_action, validate
+from voltlab.storage.models import Charger
+from voltlab.storage.repositories import ChargerRepository, CommandRepository, LocationRepository
+
+log = logging.getLogger(__name__)
+
+
+def _version(row: Charger) -> str:
+    return "ocpp1.6" if row.ocpp_version == "OCPP1.6" else "ocpp2.0.1"
+
+
+def _record(row: Charger, name: str, payload: dict[str, Any], status: str) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "org_id": row.org_id,
+        "charger_id": row.id,
+        "event_type": event_type(name),
+        "ocpp_version": _version(row),
+        "payload": payload,
+        "status": status,
+        "created_at": utcnow(),
+    }
+
+
+def _proxy_event(row: Charger, event: ProxyMessageEvent) -> ProxyMessageEvent:
+    """The action and payload as they go on the wire, checked against the official schema
+    of the charger's version (422 naming the violation)."""
+    version = _version(row)
+    if event.ocpp_version is not None and event.ocpp_version != version:
+        raise FieldInvalid(
+            ("event", "ocpp_version"),
+            f"the charger speaks {version}, not {event.ocpp_version}",
+        )
+    action = event.action
+    if "_" in action or action.islower():
+        action = "".join(part.capitalize() for part in action.split("_"))
+    wire = "1.6" if version == "ocpp1.6" else "2.0.1"
+    if not known_action(wire, action):
+        raise FieldInvalid(("event", "action"), f"OCPP {wire} has no action {action!r}")
+    if action not in CHARGER_ACTIONS[wire]:
+        raise FieldInvalid(("event", "action"), f"{action} is sent by the CSMS, not by a charger")
+    payload = snake_to_camel_case(event.payload)
+    try:
+        validate(wire, action, payload, response=False)
+    except SchemaViolation as exc:
+        raise FieldInvalid(("event", "payload"), str(exc)) from exc
+    return ProxyMessageEvent(action=action, ocpp_version=version, payload=payload)
+
+
+async def run_single(
+    services: Services, org_id: str, name: str, charger_id: str, event: BaseModel
+) -> tuple[QueuedCommand, dict[str, Any]]:
+    """Execute on one charger and wait for the outcome; raises domain errors."""
+    async with services.sessions() as session:
+        row = await ChargerRepository(session, org_id).get(charger_id)
+    if row is None:
+        raise NotFound(f"charger {charger_id} not found")
+    if isinstance(event, ProxyMessageEvent):
+        event = _proxy_event(row, event)
+    if services.fleet.runtime(row.id).state != "running":
+        raise Conflict(f"charger {row.identity} is stopped; start it with start-charger first")
+    payload = event.model_dump(mode="json", exclude_none=True)
+    record = _record(row, name, payload, "running")
+    await services.commands.insert([record])
+    try:
+        result = await services.fleet.dispatch(row.id, event_type(name), event.model_dump())
+    except VoltlabError as exc:
+        services.commands.finish(record["id"], "failed", None, exc.detail)
+        raise
+    except Exception as exc:
+        services.commands.finish(record["id"], "failed", None, f"{type(exc).__name__}: {exc}")
+        raise
+    services.commands.finish(record["id"], "succeeded", result, None)
+    queued = QueuedCommand(
+        id=record["id"],
+        event_type=record["event_type"],
+        ocpp_version=record["ocpp_version"],
+        payload=payload,
+        status="succeeded",
+        result=result,
+    )
+    return queued, result
+
+
+async def _targets(
+    services: Services, org_id: str, target: AnyTarget
+) -> tuple[list[Charger], list[FanOutFailure]]:
+    async with services.sessions() as session:
+        chargers = ChargerRepository(session, org_id)
+        if target.charger_id is not None:
+            row = await chargers.get(target.charger_id)
+            if row is None:
+                raise NotFound(f"charger {target.charger_id} not found")
+            return [row], []
+        assert target.location_id is not None
+        if await LocationRepository(session, org_id).get(target.location_id) is None:
+            raise NotFound(f"location {target.location_id} not found")
+        rows = await chargers.in_location(target.location_id)
+    if target.charger_ids is None:
+        return rows, []
+    by_id = {r.id: r for r in rows}
+    wanted = list(dict.fromkeys(target.charger_ids))
+    failed = [
+        FanOutFailure(charger_id=cid, identity=None, error="not a charger of this location")
+        for cid in wanted
+        if cid not in by_id
+    ]
+    return [by_id[cid] for cid in wanted if cid in by_id], failed
+
+
+async def fan_out(
+    services: Services, org_id: str, name: str, target: AnyTarget, event: BaseModel
+) -> FanOutReport:
+    """Queue the command on every target at once; each runs in its own task."""
+    rows, failed = await _targets(services, org_id, target)
+    payload = event.model_dump(mode="json", exclude_none=True)
+    runnable: list[tuple[Charger, dict[str, Any]]] = []
+    for row in rows:
+        if services.fleet.runtime(row.id).state != "running":
+            failed.append(
+                FanOutFailure(charger_id=row.id, identity=row.identity, error="runtime is stopped")
+            )
+            continue
+        runnable.append((row, _record(row, name, payload, "queued")))
+    await services.commands.insert([record for _, record in runnable])
+    raw_event = event.model_dump()
+    for row, record in runnable:
+        services.tasks.spawn(
+            _run_one(services, row.id, record["id"], event_type(name), raw_event),
+            name=f"command-{record['id']}",
+        )
+    results = [
+        FanOutResult(
+            charger_id=row.id,
+            identity=row.identity,
+            command=QueuedCommand(
+                id=record["id"],
+                event_type=record["event_type"],
+                ocpp_version=record["ocpp_version"],
+                payload=payload,
+                status="queued",
+            ),
+        )
+        for row, record in runnable
+    ]
+    return FanOutReport(
+        targeted_count=len(rows) + sum(1 for f in failed if f.identity is None),
+        queued_count=len(results),
+        failed_count=len(failed),
+        results=results,
+        failed=failed,
+    )
+
+
+async def _run_one(
+    services: Services, charger_id: str, command_id: str, name: str, event: dict[str, Any]
+) -> None:
+    try:
+        result = await services.fleet.dispatch(charger_id, name, event)
+    except VoltlabError as exc:
+        services.commands.finish(command_id, "failed", None, exc.detail)
+    except Exception as exc:
+        log.exception("command %s on %s failed", name, charger_id)
+        services.commands.finish(command_id, "failed", None, f"{type(exc).__name__}: {exc}")
+    else:
+        services.commands.finish(command_id, "succeeded", result, None)
+
+
+async def get_record(services: Services, org_id: str, command_id: str) -> CommandRecord:
+    await services.commands.flush()  # outcomes are written in batches; read the newest
+    async with services.sessions() as session:
+        row = await CommandRepository(session, org_id).get(command_id)
+    if row is None:
+        raise NotFound(f"command {command_id} not found")
+    return CommandRecord.model_validate(row, from_attributes=True)

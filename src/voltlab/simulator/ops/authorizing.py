@@ -1,0 +1,180 @@
+"""Presenting an id tag, and the local list and cache behind the decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voltlab.ids import isoformat
+from voltlab.simulator.model.authorization import (
+    AskCsms,
+    Decision,
+    IdTagInfo,
+    after_csms,
+    conflicts_with_local_list,
+    decide_local,
+    offline_fallback,
+)
+from voltlab.simulator.model.connector import Connector
+from voltlab.simulator.ops.base import StationBase
+from voltlab.simulator.rpc import CsmsFinding
+
+MAX_DECISIONS = 100
+
+
+class AuthorizingOps(StationBase):
+    async def authorize(self, id_tag: str, *, ask_csms: bool = True) -> Decision:
+        """The charger's decision for ``id_tag``: local list, cache, CSMS, offline rules.
+
+        ``ask_csms=False`` is for paths that must not send Authorize (a remote start
+        with AuthorizeRemoteTxRequests off is accepted as the CSMS's own decision).
+        """
+        config = self.settings.auth
+        now = self.now()
+        if not config.enabled:
+            decision = Decision("Accepted", "auth_disabled", None, "AuthCtrlr.Enabled is false")
+            return self._log_decision(id_tag, decision)
+        local = decide_local(
+            id_tag,
+            online=self.online,
+            config=config,
+            local_list=self.local_list,
+            cache=self.cache,
+            now=now,
+        )
+        if isinstance(local, Decision):
+            return self._log_decision(id_tag, local)
+        if not ask_csms:
+            decision = Decision("Accepted", "csms", None, "remote start, not re-authorized")
+            return self._log_decision(id_tag, decision)
+        decision = await self._ask_csms(id_tag, local)
+        return self._log_decision(id_tag, decision)
+
+    async def _ask_csms(self, id_tag: str, ask: AskCsms) -> Decision:
+        adapter = self.adapter
+        config = self.settings.auth
+        if adapter is None or not self.online:
+            return offline_fallback(
+                ask,
+                id_tag,
+                config=config,
+                local_list=self.local_list,
+                cache=self.cache,
+                now=self.now(),
+            )
+        try:
+            info = await adapter.authorize(id_tag)
+        except (CsmsFinding, ConnectionError, OSError) as exc:
+            fallback = offline_fallback(
+                ask,
+                id_tag,
+                config=config,
+                local_list=self.local_list,
+                cache=self.cache,
+                now=self.now(),
+            )
+            return Decision(
+                fallback.status,
+                fallback.source,
+                fallback.info,
+                f"{fallback.reason} (CSMS unreachable: {exc})",
+            )
+        except Exception as exc:  # the socket went away mid-call
+            if type(exc).__name__.startswith("ConnectionClosed"):
+                return offline_fallback(
+                    ask,
+                    id_tag,
+                    config=config,
+                    local_list=self.local_list,
+                    cache=self.cache,
+                    now=self.now(),
+                )
+            raise
+        return self.learn(id_tag, info)
+
+    def learn(self, id_tag: str, info: IdTagInfo) -> Decision:
+        """An IdTagInfo from the CSMS (Authorize, Start/Stop answers): cache it, report a
+        conflict with the local list (1.6 LocalListConflict)."""
+        decision = after_csms(
+            id_tag,
+            info,
+            config=self.settings.auth,
+            local_list=self.local_list,
+            cache=self.cache,
+            now=self.now(),
+        )
+        if conflicts_with_local_list(id_tag, info, self.local_list):
+            self.report_local_list_conflict()
+        self.changed()
+        return decision
+
+    def report_local_list_conflict(self) -> None:
+        """Overridden per version: 1.6 sends StatusNotification connector 0 LocalListConflict."""
+
+    def _log_decision(self, id_tag: str, decision: Decision) -> Decision:
+        self.decisions.append(
+            {
+                "id_tag": id_tag,
+                "status": decision.status,
+                "source": decision.source,
+                "reason": decision.reason,
+                "at": isoformat(self.now()),
+            }
+        )
+        del self.decisions[:-MAX_DECISIONS]
+        return decision
+
+    async def present_tag(self, id_tag: str, connector: Connector | None = None) -> dict[str, Any]:
+        """A tag at the reader: stop the tx it (or its group) started, else authorize and
+        start once the cable is in (or remember it until the cable comes)."""
+        target = connector or self.connector()
+        tx = self.transaction_on(target)
+        if tx is not None and tx.id_tag is not None:
+            same = tx.id_tag.upper() == id_tag.upper()
+            if not same:
+                decision = await self.authorize(id_tag)
+                group = decision.info.parent_id_tag if decision.info else None
+                same = decision.accepted and group is not None and group == tx.parent_id_tag
+            if same:
+                await self.stop_transaction(tx, "Local", id_tag=id_tag)
+                return {"decision": "stop", "transaction_id": tx.public_id}
+        decision = await self.authorize(id_tag)
+        result: dict[str, Any] = {
+            "status": decision.status,
+            "source": decision.source,
+            "reason": decision.reason,
+        }
+        if not decision.accepted or target.transaction_key is not None:
+            return result
+        parent = decision.info.parent_id_tag if decision.info else None
+        if target.plugged or self._starts_on("Authorized"):
+            tx = await self.start_transaction(
+                target, id_tag, id_tag_status=decision.status, parent_id_tag=parent
+            )
+            result["transaction_id"] = tx.public_id
+        else:
+            target.tag_presented = True
+            self._pending_tags[self.index_of(target)] = id_tag
+            self.notify_status(target)
+        return result
+
+    # -- list and cache (the REST command and the CSMS's message share these) ---------
+    def send_local_list(
+        self, version: int, update_type: str, entries: list[tuple[str, IdTagInfo | None]]
+    ) -> str:
+        if not self.settings.auth.local_list_enabled:
+            return "NotSupported" if self.spec.ocpp_version == "1.6" else "Failed"
+        status = self.local_list.send_local_list(version, update_type, entries)
+        self.changed()
+        return status
+
+    def clear_local_list(self) -> int:
+        removed = self.local_list.clear()
+        self.changed()
+        return removed
+
+    def clear_cache(self) -> tuple[str, int]:
+        if not self.settings.auth.cache_enabled:
+            return "Rejected", 0
+        removed = self.cache.clear()
+        self.changed()
+        return "Accepted", removed

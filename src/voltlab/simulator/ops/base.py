@@ -1,0 +1,111 @@
+"""The attributes the ops mixins share, declared once for type checkers and readers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from voltlab.errors import InvalidRequest
+from voltlab.simulator.configuration import ConfigStore
+from voltlab.simulator.model.authorization import AuthorizationCache, LocalAuthList
+from voltlab.simulator.model.connector import Connector
+from voltlab.simulator.model.meter import Meter
+from voltlab.simulator.model.smart_charging import ProfileStore
+from voltlab.simulator.model.transactions import Transaction, TransactionQueue
+from voltlab.simulator.settings_view import StationSettings
+from voltlab.simulator.spec import StationSpec
+
+if TYPE_CHECKING:
+    from voltlab.simulator.station import Adapter
+
+
+class StationBase:
+    spec: StationSpec
+    connectors: list[Connector]
+    meters: list[Meter]
+    transactions: dict[str, Transaction]
+    queue: TransactionQueue
+    config: ConfigStore
+    settings: StationSettings
+    local_list: LocalAuthList
+    cache: AuthorizationCache
+    profiles: ProfileStore
+    adapter: Adapter | None
+    decisions: list[dict[str, Any]]
+    messages: Any  # ocpp16.messages or ocpp201.messages: the version's payload builders
+    _pending_tags: dict[int, str]  # connector index -> tag presented before the cable
+    _pending_remote: dict[int, int]  # connector index -> remoteStartId awaiting the cable
+    boot_reason: str
+    firmware_status: str
+    diagnostics_status: str
+
+    @property
+    def online(self) -> bool:
+        raise NotImplementedError
+
+    def changed(self) -> None:
+        """Durable state changed: the store writes it soon, in a batch."""
+        raise NotImplementedError
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        raise NotImplementedError
+
+    def notify_status(self, connector: Connector) -> None:
+        raise NotImplementedError
+
+    def enqueue(self, action: str, payload: dict[str, Any], tx_key: str | None) -> None:
+        raise NotImplementedError
+
+    def wake_ticker(self) -> None:
+        raise NotImplementedError
+
+    def record_finding(self, action: str, finding: str) -> None:
+        raise NotImplementedError
+
+    def now(self) -> datetime:
+        raise NotImplementedError
+
+    def _starts_on(self, point: str) -> bool:
+        """2.0.1 TxStartPoint; 1.6 starts a transaction when cable and tag are both there."""
+        if self.spec.ocpp_version == "1.6":
+            return False
+        return point in self.config.get("TxCtrlr.TxStartPoint").split(",")
+
+    # -- lookups shared by every concern --------------------------------------------
+    def connector(self, evse_id: int | None = None, connector_id: int | None = None) -> Connector:
+        """The connector a command names; 1.6 has no EVSEs, so there connector n is EVSE n."""
+        evse = 1 if evse_id is None else evse_id
+        conn = 1 if connector_id is None else connector_id
+        if self.spec.ocpp_version == "1.6" and evse_id is None and connector_id is not None:
+            evse = connector_id
+        for connector in self.connectors:
+            if connector.evse_id == evse and connector.connector_id == conn:
+                return connector
+        raise InvalidRequest(
+            f"charger {self.spec.identity} has no connector evse_id={evse}, "
+            f"connector_id={conn} (it has {len(self.connectors)})"
+        )
+
+    def index_of(self, connector: Connector) -> int:
+        return self.connectors.index(connector)
+
+    def meter_of(self, connector: Connector) -> Meter:
+        return self.meters[self.index_of(connector)]
+
+    def transaction_on(self, connector: Connector) -> Transaction | None:
+        if connector.transaction_key is None:
+            return None
+        return self.transactions.get(connector.transaction_key)
+
+    def find_transaction(self, transaction_id: str | int | None) -> Transaction | None:
+        """By the id the user or CSMS knows (1.6: the CSMS's id; 2.0.1: ours)."""
+        if transaction_id is None:
+            active = [t for t in self.transactions.values() if not t.ended]
+            return active[0] if active else None
+        wanted = str(transaction_id)
+        for tx in self.transactions.values():
+            if not tx.ended and (tx.key == wanted or tx.public_id == wanted):
+                return tx
+        return None

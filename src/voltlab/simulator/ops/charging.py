@@ -1,0 +1,270 @@
+"""Cable, EV, transactions and the meter: what happens at the connector."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from voltlab.errors import Conflict, InvalidRequest
+from voltlab.simulator.model.connector import FAULTS, Connector
+from voltlab.simulator.model.transactions import Transaction
+from voltlab.simulator.ops.base import StationBase
+
+# Stop reasons are the 2.0.1 names plus three 1.6-only ones; each version maps them.
+STOP_REASONS = (
+    "DeAuthorized",
+    "EmergencyStop",
+    "EnergyLimitReached",
+    "EVDisconnected",
+    "GroundFault",
+    "ImmediateReset",
+    "Local",
+    "LocalOutOfCredit",
+    "MasterPass",
+    "Other",
+    "OvercurrentFault",
+    "PowerLoss",
+    "PowerQuality",
+    "Reboot",
+    "Remote",
+    "SOCLimitReached",
+    "StoppedByEV",
+    "TimeLimitReached",
+    "Timeout",
+    "HardReset",
+    "SoftReset",
+    "UnlockCommand",
+)
+
+
+class ChargingOps(StationBase):
+    # -- cable -------------------------------------------------------------------------
+    async def plug(self, connector: Connector) -> dict[str, Any]:
+        if connector.status == "Faulted":
+            raise Conflict(f"connector {connector.evse_id}/{connector.connector_id} is Faulted")
+        if connector.plugged:
+            return self._connector_result(connector)
+        connector.plugged = True
+        connector.locked = True
+        connector.finishing = False
+        self.notify_status(connector)
+        self.changed()
+        if self._starts_on("EVConnected") or (
+            connector.tag_presented and connector.transaction_key is None
+        ):
+            index = self.index_of(connector)
+            tag = self._pending_tags.pop(index, None)
+            remote_start_id = self._pending_remote.pop(index, None)
+            trigger = "CablePluggedIn" if tag is None else "Authorized"
+            await self.start_transaction(
+                connector, tag, trigger=trigger, remote_start_id=remote_start_id
+            )
+        return self._connector_result(connector)
+
+    async def unplug(self, connector: Connector) -> dict[str, Any]:
+        if not connector.plugged:
+            return self._connector_result(connector)
+        tx = self.transaction_on(connector)
+        connector.plugged = False
+        connector.finishing = False
+        connector.tag_presented = False
+        if tx is not None:
+            if self.settings.stop_on_ev_side_disconnect:
+                await self.stop_transaction(tx, "EVDisconnected")
+            else:
+                self.notify_status(connector)  # SuspendedEV: the tx waits for the cable
+        if self.settings.unlock_on_ev_side_disconnect or tx is None:
+            connector.locked = False
+        connector.finishing = False
+        self.notify_status(connector)
+        self.changed()
+        return self._connector_result(connector)
+
+    async def unlock(self, connector: Connector) -> str:
+        """UnlockConnector: stop a running transaction first (UnlockCommand), then release."""
+        tx = self.transaction_on(connector)
+        if tx is not None:
+            await self.stop_transaction(tx, "UnlockCommand")
+        if connector.fault == "ConnectorLockFailure":
+            return "UnlockFailed"
+        connector.locked = False
+        self.changed()
+        return "Unlocked"
+
+    # -- EV ----------------------------------------------------------------------------
+    def ev_requests_energy(self, connector: Connector) -> dict[str, Any]:
+        connector.ev_requesting = True
+        self.notify_status(connector)
+        self.wake_ticker()
+        return self._connector_result(connector)
+
+    def ev_stops_energy(self, connector: Connector) -> dict[str, Any]:
+        connector.ev_requesting = False
+        self.notify_status(connector)
+        return self._connector_result(connector)
+
+    def power_update(self, connector: Connector, power_w: float) -> dict[str, Any]:
+        meter = self.meter_of(connector)
+        if power_w < 0:
+            raise InvalidRequest("power_w must not be negative")
+        meter.requested_w = min(float(power_w), meter.max_power_w)
+        self.changed()
+        self.wake_ticker()
+        result = self._connector_result(connector)
+        result["requested_w"] = meter.requested_w
+        return result
+
+    # -- faults ------------------------------------------------------------------------
+    def inject_fault(self, connector: Connector, fault_type: str) -> dict[str, Any]:
+        if fault_type not in FAULTS:
+            raise InvalidRequest(f"unknown fault_type {fault_type!r}; one of {', '.join(FAULTS)}")
+        connector.fault = fault_type
+        connector.error_code = FAULTS[fault_type][0]
+        self.notify_status(connector)
+        self.changed()
+        return self._connector_result(connector)
+
+    def clear_fault(self, connector: Connector) -> dict[str, Any]:
+        fault = connector.fault
+        connector.fault = None
+        connector.error_code = "NoError"
+        self.notify_status(connector)
+        self.changed()
+        result = self._connector_result(connector)
+        result["fault_type"] = fault
+        return result
+
+    # -- transactions ------------------------------------------------------------------
+    async def start_transaction(
+        self,
+        connector: Connector,
+        id_tag: str | None,
+        *,
+        trigger: str = "Authorized",
+        remote_start_id: int | None = None,
+        id_tag_status: str | None = None,
+        parent_id_tag: str | None = None,
+    ) -> Transaction:
+        if connector.transaction_key is not None:
+            raise Conflict(
+                f"connector {connector.evse_id}/{connector.connector_id} already has "
+                f"transaction {self.transactions[connector.transaction_key].public_id}"
+            )
+        if not connector.available_for_transaction:
+            raise Conflict(
+                f"connector {connector.evse_id}/{connector.connector_id} is {connector.status}"
+            )
+        if self.spec.ocpp_version == "1.6" and not id_tag:
+            raise InvalidRequest("OCPP 1.6 StartTransaction needs an id_tag")
+        meter = self.meter_of(connector)
+        now = self.now()
+        tx = Transaction(
+            key=str(uuid.uuid4()),
+            evse_id=connector.evse_id,
+            connector_id=connector.connector_id,
+            id_tag=id_tag,
+            started_at=now,
+            meter_start_wh=meter.energy_wh,
+            remote_start_id=remote_start_id,
+            reservation_id=connector.reservation_id,
+            id_tag_status=id_tag_status,
+            parent_id_tag=parent_id_tag,
+            last_sample_at=now,
+        )
+        self.transactions[tx.key] = tx
+        connector.transaction_key = tx.key
+        connector.reservation_id = None
+        connector.tag_presented = False
+        connector.evse_suspended = False
+        action, payload = self.messages.tx_started(self, tx, connector, meter, trigger)
+        self.enqueue(action, payload, tx.key)
+        self.notify_status(connector)
+        self.changed()
+        self.wake_ticker()
+        return tx
+
+    async def stop_transaction(
+        self, tx: Transaction, reason: str = "Local", *, id_tag: str | None = None
+    ) -> Transaction:
+        if tx.ended:
+            return tx
+        connector = self.connector(tx.evse_id, tx.connector_id)
+        meter = self.meter_of(connector)
+        meter.power_w = 0.0
+        tx.ended = True
+        tx.stop_reason = reason
+        action, payload = self.messages.tx_ended(self, tx, connector, meter, reason, id_tag)
+        self.enqueue(action, payload, tx.key)
+        connector.transaction_key = None
+        connector.evse_suspended = False
+        connector.finishing = connector.plugged
+        if connector.pending_inoperative:  # ChangeAvailability that was Scheduled
+            connector.pending_inoperative = False
+            connector.operative = False
+        self.profiles.clear_transaction(connector.connector_id)
+        self.notify_status(connector)
+        self.changed()
+        return tx
+
+    def on_start_answer(self, tx: Transaction, status: str) -> None:
+        """A non-Accepted id tag in the start answer (1.6 errata §3.17, 2.0.1 C15)."""
+        tx.id_tag_status = status
+        if status == "Accepted" or tx.ended:
+            return
+        connector = self.connector(tx.evse_id, tx.connector_id)
+        if self.settings.stop_on_invalid_id:
+            self.spawn(self.stop_transaction(tx, "DeAuthorized"), "stop-invalid-id")
+        else:
+            connector.evse_suspended = True
+            self.notify_status(connector)
+
+    # -- the meter -----------------------------------------------------------------------
+    def tick(self, seconds: float) -> bool:
+        """Advance every running transaction by ``seconds``; True while any runs."""
+        now = self.now()
+        active = False
+        for connector in self.connectors:
+            tx = self.transaction_on(connector)
+            meter = self.meter_of(connector)
+            if tx is None:
+                meter.power_w = 0.0
+                continue
+            active = True
+            limit = self.profiles.limit_w(
+                connector.connector_id, now, tx_start=tx.started_at, phases=meter.phases
+            )
+            if not tx.authorized and self.settings.max_energy_on_invalid_id_wh is not None:
+                used = meter.energy_wh - tx.meter_start_wh
+                if used >= self.settings.max_energy_on_invalid_id_wh:
+                    connector.evse_suspended = True
+            charging = connector.status == "Charging"
+            meter.power_w = meter.target_power(limit, charging=charging)
+            meter.advance(seconds)
+            if tx.stop_at_wh is not None and meter.energy_wh >= tx.stop_at_wh:
+                self.spawn(self.stop_transaction(tx, "EnergyLimitReached"), "energy-limit")
+                continue
+            if tx.stop_at is not None and now >= tx.stop_at:
+                self.spawn(self.stop_transaction(tx, "TimeLimitReached"), "time-limit")
+                continue
+            interval = self.settings.meter_interval_s
+            due = tx.last_sample_at is None or now - tx.last_sample_at >= timedelta(
+                seconds=interval
+            )
+            if interval > 0 and due:
+                tx.last_sample_at = now
+                action, payload = self.messages.tx_meter(
+                    self, tx, connector, meter, "Sample.Periodic"
+                )
+                self.enqueue(action, payload, tx.key)
+                self.changed()
+        return active
+
+    def _connector_result(self, connector: Connector) -> dict[str, Any]:
+        tx = self.transaction_on(connector)
+        return {
+            "evse_id": connector.evse_id,
+            "connector_id": connector.connector_id,
+            "status": connector.status,
+            "transaction_id": tx.public_id if tx else None,
+        }

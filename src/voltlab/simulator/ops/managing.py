@@ -1,0 +1,132 @@
+"""Availability, reset, reservations, charging profiles, firmware and diagnostics."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from voltlab.simulator.model.connector import Connector
+from voltlab.simulator.model.smart_charging import ChargingProfile
+from voltlab.simulator.ops.base import StationBase
+
+# Simulated durations of firmware and diagnostics steps (seconds).
+STEP_S = 0.2
+
+
+class ManagingOps(StationBase):
+    reservation_expiry: dict[int, datetime]
+
+    # -- availability --------------------------------------------------------------------
+    def change_availability(self, connectors: list[Connector], operative: bool) -> str:
+        """Accepted, or Scheduled when a transaction runs (applied when it ends)."""
+        scheduled = False
+        for connector in connectors:
+            if not operative and connector.transaction_key is not None:
+                connector.pending_inoperative = True
+                scheduled = True
+                continue
+            connector.pending_inoperative = False
+            if connector.operative != operative:
+                connector.operative = operative
+                self.notify_status(connector)
+        self.changed()
+        return "Scheduled" if scheduled else "Accepted"
+
+    # -- reset ---------------------------------------------------------------------------
+    async def reset(self, kind: str) -> None:
+        """Stop every transaction, then reboot: reconnect and boot again, keeping identity,
+        configuration, local list and cache (they are durable)."""
+        reason = {"Hard": "HardReset", "Soft": "SoftReset"}.get(kind, "ImmediateReset")
+        for tx in [t for t in self.transactions.values() if not t.ended]:
+            await self.stop_transaction(tx, reason)  # type: ignore[attr-defined]
+        for connector in self.connectors:
+            connector.tag_presented = False
+        self.boot_reason = "RemoteReset"
+        await self.reboot()
+
+    async def reboot(self) -> None:
+        raise NotImplementedError
+
+    # -- reservations ----------------------------------------------------------------------
+    def reserve(
+        self, connector: Connector | None, reservation_id: int, expiry: datetime, id_tag: str
+    ) -> str:
+        if connector is None:
+            if self.spec.ocpp_version == "1.6":
+                return "Rejected"  # ReserveConnectorZeroSupported is false
+            connector = next((c for c in self.connectors if c.status == "Available"), None)
+            if connector is None:
+                return "Occupied"
+        if connector.status == "Faulted":
+            return "Faulted"
+        if connector.status == "Unavailable":
+            return "Unavailable"
+        if connector.reservation_id not in (None, reservation_id) or (
+            connector.status != ("Available") and connector.reservation_id != reservation_id
+        ):
+            return "Occupied"
+        connector.reservation_id = reservation_id
+        self.reservation_expiry[reservation_id] = expiry
+        self.reservation_tags[reservation_id] = id_tag
+        self.notify_status(connector)
+        self.changed()
+        return "Accepted"
+
+    reservation_tags: dict[int, str]
+
+    def cancel_reservation(self, reservation_id: int) -> str:
+        for connector in self.connectors:
+            if connector.reservation_id == reservation_id:
+                connector.reservation_id = None
+                self.reservation_expiry.pop(reservation_id, None)
+                self.reservation_tags.pop(reservation_id, None)
+                self.notify_status(connector)
+                self.changed()
+                return "Accepted"
+        return "Rejected"
+
+    def expire_reservations(self, now: datetime) -> list[int]:
+        expired = [rid for rid, at in self.reservation_expiry.items() if at <= now]
+        for rid in expired:
+            self.cancel_reservation(rid)
+        return expired
+
+    # -- smart charging -----------------------------------------------------------------
+    def set_charging_profile(self, connector_id: int, profile: ChargingProfile) -> str:
+        tx = None
+        if connector_id > 0:
+            connector = next(
+                (c for c in self.connectors if self._outlet_id(c) == connector_id), None
+            )
+            if connector is None:
+                return "Rejected"
+            tx = self.transaction_on(connector)
+        if profile.purpose == "TxProfile" and tx is None:
+            return "Rejected"
+        status = self.profiles.install(
+            connector_id,
+            profile,
+            has_transaction=tx is not None,
+            active_transaction_id=tx.public_id if tx else None,
+        )
+        self.changed()
+        self.wake_ticker()
+        return status
+
+    def _outlet_id(self, connector: Connector) -> int:
+        """The id profiles use: the connector on 1.6, the EVSE on 2.0.1."""
+        return connector.connector_id if self.spec.ocpp_version == "1.6" else connector.evse_id
+
+    # -- firmware and diagnostics (simulated uploads/downloads) --------------------------
+    async def run_firmware_update(self, statuses: list[str], notify: Any) -> None:
+        for status in statuses:
+            await asyncio.sleep(STEP_S)
+            self.firmware_status = status
+            await notify(status)
+
+    async def run_diagnostics(self, statuses: list[str], notify: Any) -> None:
+        for status in statuses:
+            await asyncio.sleep(STEP_S)
+            self.diagnostics_status = status
+            await notify(status)
