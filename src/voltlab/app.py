@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from voltlab import __version__
-from voltlab.api import catalog, chargers, health, location_chargers, locations
+from voltlab.api import catalog, charger_state, chargers, health, location_chargers, locations
 from voltlab.api import commands as commands_api
 from voltlab.api import errors as api_errors
 from voltlab.api.middleware import RequestIdMiddleware
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         chargers.router,
         location_chargers.router,
         commands_api.router,
+        charger_state.router,
     ):
         app.include_router(router)
     return app

@@ -51,7 +51,7 @@ async def test_an_accepted_charger_reports_every_connector_then_heartbeats_at_th
 
     # Heartbeat after the CSMS's 1 s interval without traffic, not before, not much later.
     idle = heartbeat.at - statuses[-1].at
-    assert 0.9 <= idle <= 1.8, idle
+    assert 0.9 <= idle <= 2.5, idle
     assert station.heartbeat_interval_s == 1
     assert snapshot.boot_status == "Accepted"
     assert snapshot.connection == "connected"
@@ -118,7 +118,7 @@ async def test_the_rejected_interval_holds_across_a_reconnect(csms: RecordingCsm
     assert second.at - first.at >= 0.95
 
 
-async def test_a_csms_call_the_charger_does_not_support_gets_not_implemented(
+async def test_an_unsupported_action_gets_not_supported_and_an_unknown_one_not_implemented(
     csms: RecordingCsms, version: str
 ):
     # A known action of the version that the simulator does not implement (security
@@ -134,10 +134,15 @@ async def test_a_csms_call_the_charger_does_not_support_gets_not_implemented(
         unknown = await csms.call("CP-NI", "FooBar", {"x": 1})
         assert station.snapshot().connection == "connected"
 
-    for action, answer in ((action, known), ("FooBar", unknown)):
+    # OCPP-J: NotSupported for a defined action the charger lacks, NotImplemented for an
+    # action the version does not define.
+    for asked, answer, code in (
+        (action, known, "NotSupported"),
+        ("FooBar", unknown, "NotImplemented"),
+    ):
         assert answer is not None
-        assert answer.error_code == "NotImplemented"
-        assert action in answer.error_description
+        assert answer.error_code == code
+        assert asked in answer.error_description
     assert station.findings == 0
 
 
@@ -162,3 +167,8 @@ async def test_a_wrong_password_keeps_the_charger_out_and_says_why(
         assert station.snapshot().connection != "connected"
         assert station.connects == 0
     assert csms.actions("CP-BAD") == []
+
+
+def test_the_url_is_the_endpoint_then_the_identity():
+    assert spec_for("ws://csms.test/ocpp", "1.6", "CP-9").url == "ws://csms.test/ocpp/CP-9"
+    assert spec_for("ws://csms.test/ocpp/", "2.0.1", "CP-9").url == "ws://csms.test/ocpp/CP-9"

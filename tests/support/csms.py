@@ -1,6 +1,9 @@
 """A CSMS for the tests, built with the ``ocpp`` library (both versions).
 
-It records what each charger sent and can be told how to answer BootNotification.
+It records every frame each charger sent, and can be told how to answer: any action can
+be answered with a given (even schema-violating) payload, with a CALLERROR, or not at
+all. It can close a charger's socket, stop and start again on the same port, and send
+its own CALLs (also for actions that do not exist) through the peer of a charger.
 """
 
 from __future__ import annotations
@@ -8,11 +11,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
+import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ocpp.charge_point import camel_to_snake_case
+from ocpp.messages import CallError, CallResult
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as Cp16
 from ocpp.v16 import call_result as result16
@@ -28,8 +36,34 @@ def _now() -> str:
 
 @dataclass
 class Received:
+    """A CALL from a charger; ``payload`` in snake_case, as ``ocpp`` hands it to handlers
+    (``RecordingCsms.frames`` keeps the raw frames)."""
+
     action: str
     payload: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How the CSMS answers one action instead of its normal handler."""
+
+    kind: str  # "payload" | "error" | "silent"
+    payload: Any = None
+    error_code: str = "InternalError"
+
+    @classmethod
+    def with_payload(cls, payload: Any) -> Answer:
+        """A CALLRESULT with exactly this payload (no schema check)."""
+        return cls("payload", payload)
+
+    @classmethod
+    def with_error(cls, code: str = "InternalError") -> Answer:
+        return cls("error", error_code=code)
+
+    @classmethod
+    def silence(cls) -> Answer:
+        return cls("silent")
 
 
 @dataclass
@@ -37,10 +71,19 @@ class RecordingCsms:
     boot_status: str = "Accepted"
     boot_interval: int = 60
     passwords: dict[str, str] = field(default_factory=dict)
+    # action -> Answer: overrides the normal handler for every charger.
+    answers: dict[str, Answer] = field(default_factory=dict)
     received: dict[str, list[Received]] = field(default_factory=lambda: defaultdict(list))
+    # every raw frame each charger sent, in order
+    frames: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # CALL ids the CSMS sent -> action, to check the charger's answers against schemas
+    sent_calls: dict[str, str] = field(default_factory=dict)
     connections: dict[str, ServerConnection] = field(default_factory=dict)
     peers: dict[str, Any] = field(default_factory=dict)
     auth_headers: dict[str, str | None] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
+    offered_subprotocols: dict[str, str | None] = field(default_factory=dict)
+    handshakes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     server: Server | None = None
     port: int = 0
 
@@ -51,20 +94,47 @@ class RecordingCsms:
     def actions(self, identity: str) -> list[str]:
         return [r.action for r in self.received[identity]]
 
-    async def wait_for(self, identity: str, action: str, count: int = 1, timeout: float = 10):
+    def hits(self, identity: str, action: str) -> list[Received]:
+        return [r for r in self.received[identity] if r.action == action]
+
+    async def wait_for(
+        self, identity: str, action: str, count: int = 1, timeout: float = 10
+    ) -> list[Received]:
         async def _poll() -> list[Received]:
             while True:
-                hits = [r for r in self.received[identity] if r.action == action]
+                hits = self.hits(identity, action)
                 if len(hits) >= count:
                     return hits
                 await asyncio.sleep(0.02)
 
         return await asyncio.wait_for(_poll(), timeout)
 
+    # -- driving a charger -------------------------------------------------------
+    async def call(
+        self, identity: str, action: str, payload: Any, timeout: float = 2.0
+    ) -> CallResult | CallError | None:
+        """Send a CALL (any action, any payload) to the charger; its answer, or None."""
+        peer = self.peers[identity]
+        unique_id = str(uuid.uuid4())
+        self.sent_calls[unique_id] = action
+        async with peer._call_lock:
+            await peer._send(json.dumps([2, unique_id, action, payload]))
+            try:
+                return await peer._get_specific_response(unique_id, timeout)
+            except TimeoutError:
+                return None
+
+    async def close(self, identity: str, code: int = 1000) -> None:
+        """Close the charger's socket cleanly from the CSMS side."""
+        await self.connections[identity].close(code)
+
+    # -- the server --------------------------------------------------------------
     async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         identity = request.path.rsplit("/", 1)[-1]
         header = request.headers.get("Authorization")
         self.auth_headers[identity] = header
+        self.paths[identity] = request.path
+        self.offered_subprotocols[identity] = request.headers.get("Sec-WebSocket-Protocol")
         if identity in self.passwords:
             expected = base64.b64encode(f"{identity}:{self.passwords[identity]}".encode()).decode()
             if header != f"Basic {expected}":
@@ -74,17 +144,19 @@ class RecordingCsms:
     async def _handler(self, conn: ServerConnection) -> None:
         identity = conn.request.path.rsplit("/", 1)[-1]
         self.connections[identity] = conn
+        self.handshakes[identity] += 1
         peer_cls = Csms16 if conn.subprotocol == "ocpp1.6" else Csms201
         peer = peer_cls(identity, conn, self)
         self.peers[identity] = peer
         with contextlib.suppress(Exception):
             await peer.start()
 
-    async def start(self) -> RecordingCsms:
+    async def start(self, port: int | None = None) -> RecordingCsms:
+        """Listen on ``port`` (the previous one after a ``stop``; a free one at first)."""
         self.server = await serve(
             self._handler,
             "127.0.0.1",
-            0,
+            self.port if port is None else port,
             subprotocols=["ocpp1.6", "ocpp2.0.1"],
             process_request=self._process_request,
         )
@@ -92,18 +164,43 @@ class RecordingCsms:
         return self
 
     async def stop(self) -> None:
+        """Close the listener and every charger's socket (close code 1001)."""
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+            self.server = None
 
 
 class _Recording:
+    csms: RecordingCsms
+
     def __init__(self, identity: str, conn: ServerConnection, csms: RecordingCsms) -> None:
         super().__init__(identity, conn)  # type: ignore[call-arg]
         self.csms = csms
 
     def _note(self, action: str, payload: dict[str, Any]) -> None:
         self.csms.received[self.id].append(Received(action, payload))  # type: ignore[attr-defined]
+
+    async def route_message(self, raw_msg: str) -> None:
+        self.csms.frames[self.id].append(raw_msg)  # type: ignore[attr-defined]
+        try:
+            frame = json.loads(raw_msg)
+            is_call = frame[0] == 2
+        except (ValueError, IndexError, KeyError, TypeError):
+            is_call = False
+        answer = self.csms.answers.get(frame[2]) if is_call else None
+        if answer is None:
+            await super().route_message(raw_msg)  # type: ignore[misc]
+            return
+        unique_id, action, payload = frame[1], frame[2], frame[3]
+        self._note(action, camel_to_snake_case(payload))
+        if answer.kind == "error":
+            reply = [4, unique_id, answer.error_code, "", {}]
+        elif answer.kind == "payload":
+            reply = [3, unique_id, answer.payload]
+        else:
+            return
+        await self._send(json.dumps(reply))  # type: ignore[attr-defined]
 
 
 class Csms16(_Recording, Cp16):

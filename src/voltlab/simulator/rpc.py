@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocpp.charge_point import remove_nones
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.exceptions import NotSupportedError as OcppNotSupported
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, MessageType
 
@@ -39,6 +40,20 @@ class RpcMixin:
     _response_timeout: int | float
     _call_lock: asyncio.Lock
     route_map: dict[str, dict[str, Any]]
+
+    async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
+        """The answer to CALL ``unique_id``; late answers to earlier CALLs are skipped.
+
+        Replaces ``ocpp``'s version, which waits with ``asyncio.wait_for``: on Python 3.11
+        that swallows a cancellation arriving together with the answer, and the station
+        then never stops (``LocalFleet.stop`` hangs). ``asyncio.timeout`` does not.
+        """
+        queue: asyncio.Queue[Any] = self._response_queue  # type: ignore[attr-defined]
+        async with asyncio.timeout(timeout):
+            while True:
+                response = await queue.get()
+                if response.unique_id == unique_id:
+                    return response
 
     async def _roundtrip(self, action: str, payload: dict[str, Any]) -> Any:
         call = Call(unique_id=self.station.next_message_id(), action=action, payload=payload)
@@ -105,13 +120,18 @@ class RpcMixin:
                 msg.action, f"CSMS sent {msg.action} while the boot is Rejected; not answered"
             )
             return None
-        # The OCPP-J spec answers an unknown action with NotImplemented; ``ocpp`` 2.1.0
-        # says NotSupported there (and NotImplemented for known-but-unhandled actions).
-        if msg.action not in self.route_map or not known_action(self._ocpp_version, msg.action):
+        # OCPP-J: an action the version does not define -> NotImplemented; a defined
+        # action this charger does not support -> NotSupported. ``ocpp`` 2.1.0 answers
+        # the reverse, so both are decided here.
+        if not known_action(self._ocpp_version, msg.action):
             raise OcppNotImplemented(
-                # ``ocpp``'s default text for NotImplemented is the one of NotSupported.
-                description=f"{msg.action} is not implemented by this charger",
-                details={"cause": f"{msg.action} is not implemented by this charger"},
+                description=f"{msg.action} is not an OCPP {self._ocpp_version} action",
+                details={"cause": f"unknown action {msg.action}"},
+            )
+        if msg.action not in self.route_map:
+            raise OcppNotSupported(
+                description=f"{msg.action} is not supported by this charger",
+                details={"cause": f"{msg.action} is not supported by this charger"},
             )
         return await super()._handle_call(msg)  # type: ignore[misc]
 

@@ -27,6 +27,10 @@ class StationSpec:
     meter_interval_s: int = 60
     firmware_version: str = "voltlab-0.1.0"
     serial_number: str | None = None
+    # Security profile 2/3: PEM text of the CA bundle to trust, and the client certificate.
+    ca_cert_pem: str | None = None
+    client_cert_pem: str | None = None
+    client_key_pem: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

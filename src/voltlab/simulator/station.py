@@ -61,6 +61,7 @@ from voltlab.simulator.rpc import CsmsFinding
 from voltlab.simulator.schemas import SchemaViolation, validate
 from voltlab.simulator.spec import StationSpec
 from voltlab.simulator.state import RuntimeSnapshot
+from voltlab.simulator.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,9 @@ class StateSink(Protocol):
     def mark(
         self, charger_id: str, org_id: str, snapshot: Callable[[], dict[str, Any]]
     ) -> None: ...
+
+    async def persisted(self, charger_id: str) -> None:
+        """Return once the latest marked state is durable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +199,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         self._last_status: dict[int, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.adapter: Adapter | None = None
+        self._ssl: ssl_module.SSLContext | None = None
 
     # -- durable state ---------------------------------------------------------------
     def durable(self) -> dict[str, Any]:
@@ -477,6 +482,14 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         return self.config.overrides.get(key) or self.spec.password
 
     async def _session(self) -> None:
+        ssl_context = self.options.ssl
+        spec = self.spec
+        if ssl_context is None and spec.url.startswith("wss://"):
+            if self._ssl is None:
+                self._ssl = await asyncio.to_thread(
+                    client_context, spec.ca_cert_pem, spec.client_cert_pem, spec.client_key_pem
+                )
+            ssl_context = self._ssl
         ping = self.options.ping_interval_s
         if ping == "config":
             configured = self.settings.ping_interval_s
@@ -486,7 +499,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
             password=self._password(),
             open_timeout=self.options.open_timeout_s,
             ping_interval=ping,  # type: ignore[arg-type]
-            ssl=self.options.ssl,
+            ssl=ssl_context,
         ) as ws:
             if ws.subprotocol != self.spec.subprotocol:
                 self.last_error = (
@@ -593,6 +606,9 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
 
     async def _deliver(self, adapter: Adapter, message: QueuedMessage) -> None:
         """Send the head of the transaction queue, retrying as the configuration says."""
+        if self._store is not None:
+            # Write-ahead: the message is in the database before the CSMS can see it.
+            await self._store.persisted(self.spec.charger_id)
         while True:
             payload = self.messages.finalize(self, message)
             try:

@@ -120,7 +120,8 @@ class FrameLogWriter:
         loop = asyncio.get_running_loop()
         while not self._closing:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._flush_interval)
+                async with asyncio.timeout(self._flush_interval):
+                    await self._wakeup.wait()
             self._wakeup.clear()
             try:
                 await self.flush()

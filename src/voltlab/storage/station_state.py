@@ -25,12 +25,14 @@ Snapshot = Callable[[], dict[str, Any]]
 
 class StationStateStore:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, interval_s: float = 1.0
+        self, sessions: async_sessionmaker[AsyncSession], *, interval_s: float = 0.2
     ) -> None:
         self._sessions = sessions
         self._interval = interval_s
         self._dirty: dict[str, tuple[str, Snapshot]] = {}
+        self._writing: dict[str, tuple[str, Snapshot]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._flushed = asyncio.Event()
         self.writes = 0
 
     async def load_many(self, charger_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -48,6 +50,15 @@ class StationStateStore:
     def mark(self, charger_id: str, org_id: str, snapshot: Snapshot) -> None:
         """O(1); the snapshot is taken when the batch is written, so it is the newest."""
         self._dirty[charger_id] = (org_id, snapshot)
+
+    async def persisted(self, charger_id: str) -> None:
+        """Return once this charger's latest marked state is in the database.
+
+        Stations await this before sending a transaction message, so a message the CSMS
+        has seen is never missing from the store after a crash (kill -9).
+        """
+        while charger_id in self._dirty or charger_id in self._writing:
+            await self._flushed.wait()
 
     def forget(self, charger_id: str) -> None:
         self._dirty.pop(charger_id, None)
@@ -77,6 +88,7 @@ class StationStateStore:
         if not self._dirty:
             return
         batch, self._dirty = self._dirty, {}
+        self._writing = batch
         now = utcnow()
         rows = [
             {"charger_id": cid, "org_id": org, "data": snapshot(), "updated_at": now}
@@ -89,6 +101,11 @@ class StationStateStore:
             for cid, value in batch.items():  # keep them for the next attempt
                 self._dirty.setdefault(cid, value)
             raise
+        finally:
+            self._writing = {}
+            # Wake every waiter, then arm a fresh event for the next batch.
+            self._flushed.set()
+            self._flushed = asyncio.Event()
         self.writes += len(rows)
 
     async def _run(self) -> None:

@@ -34,6 +34,8 @@ class StationBase:
     profiles: ProfileStore
     adapter: Adapter | None
     decisions: list[dict[str, Any]]
+    reservation_tags: dict[int, str]
+    reservation_expiry: dict[int, datetime]
     messages: Any  # ocpp16.messages or ocpp201.messages: the version's payload builders
     _pending_tags: dict[int, str]  # connector index -> tag presented before the cable
     _pending_remote: dict[int, int]  # connector index -> remoteStartId awaiting the cable
@@ -62,6 +64,9 @@ class StationBase:
         raise NotImplementedError
 
     def record_finding(self, action: str, finding: str) -> None:
+        raise NotImplementedError
+
+    async def send_safely(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         raise NotImplementedError
 
     def now(self) -> datetime:

@@ -157,6 +157,16 @@ class ChargingOps(StationBase):
             )
         if self.spec.ocpp_version == "1.6" and not id_tag:
             raise InvalidRequest("OCPP 1.6 StartTransaction needs an id_tag")
+        reserved_for = self.reservation_tags.get(connector.reservation_id or -1)
+        if (
+            reserved_for
+            and (id_tag or "").upper() != reserved_for.upper()
+            and (parent_id_tag is None or parent_id_tag.upper() != reserved_for.upper())
+        ):
+            raise Conflict(
+                f"connector {connector.evse_id}/{connector.connector_id} is reserved "
+                f"(reservation {connector.reservation_id}) for another id tag"
+            )
         meter = self.meter_of(connector)
         now = self.now()
         tx = Transaction(
@@ -174,7 +184,10 @@ class ChargingOps(StationBase):
         )
         self.transactions[tx.key] = tx
         connector.transaction_key = tx.key
-        connector.reservation_id = None
+        if connector.reservation_id is not None:  # the reservation is used up
+            self.reservation_expiry.pop(connector.reservation_id, None)
+            self.reservation_tags.pop(connector.reservation_id, None)
+            connector.reservation_id = None
         connector.tag_presented = False
         connector.evse_suspended = False
         action, payload = self.messages.tx_started(self, tx, connector, meter, trigger)

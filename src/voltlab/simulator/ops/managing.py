@@ -15,8 +15,6 @@ STEP_S = 0.2
 
 
 class ManagingOps(StationBase):
-    reservation_expiry: dict[int, datetime]
-
     # -- availability --------------------------------------------------------------------
     def change_availability(self, connectors: list[Connector], operative: bool) -> str:
         """Accepted, or Scheduled when a transaction runs (applied when it ends)."""
@@ -73,8 +71,6 @@ class ManagingOps(StationBase):
         self.changed()
         return "Accepted"
 
-    reservation_tags: dict[int, str]
-
     def cancel_reservation(self, reservation_id: int) -> str:
         for connector in self.connectors:
             if connector.reservation_id == reservation_id:
@@ -90,6 +86,14 @@ class ManagingOps(StationBase):
         expired = [rid for rid, at in self.reservation_expiry.items() if at <= now]
         for rid in expired:
             self.cancel_reservation(rid)
+            if self.spec.ocpp_version == "2.0.1":
+                self.spawn(
+                    self.send_safely(
+                        "ReservationStatusUpdate",
+                        {"reservationId": rid, "reservationUpdateStatus": "Expired"},
+                    ),
+                    "reservation-expired",
+                )
         return expired
 
     # -- smart charging -----------------------------------------------------------------

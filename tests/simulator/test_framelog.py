@@ -1,0 +1,179 @@
+"""The frame log: what a station reports (FrameTap) and what the writer stores."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from support.csms import RecordingCsms
+from support.frames import ListSink, check_sent_frames
+from support.live import eventually
+from support.stations import running, spec_for
+from voltlab.storage.engine import create_engine, migrate, session_factory
+from voltlab.storage.framelog import FrameLogWriter
+from voltlab.storage.models import FrameLog, FrameLogStats
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _messages(sessions: async_sessionmaker[AsyncSession], charger_id: str) -> list[str]:
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(FrameLog.message).where(FrameLog.charger_id == charger_id).order_by(FrameLog.id)
+        )
+        return list(rows.all())
+
+
+async def _count(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(FrameLog)) or 0)
+
+
+async def _has(sessions: async_sessionmaker[AsyncSession], count: int) -> bool:
+    return await _count(sessions) >= count
+
+
+# -- what a station reports ---------------------------------------------------------------
+
+
+async def test_every_frame_sent_and_received_is_reported_once_with_its_action(
+    csms: RecordingCsms, version: str
+):
+    sink = ListSink()
+    async with running(spec_for(csms.url, version, "CP-TAP"), sink):
+        await csms.wait_for("CP-TAP", "StatusNotification", count=2)
+        answer = await csms.call("CP-TAP", "FooBar", {"x": 1})
+        assert answer is not None
+
+    assert {f.direction for f in sink.frames} == {"cp_to_csms", "csms_to_cp"}
+    assert {(f.org_id, f.charger_id) for f in sink.frames} == {("acme", "id-CP-TAP")}
+    # Exactly what reached the CSMS, in order.
+    assert [f.message for f in sink.sent()] == csms.frames["CP-TAP"]
+
+    by_id: dict[str, list[tuple[str, int, str]]] = {}
+    for frame in sink.frames:
+        parsed = json.loads(frame.message)
+        by_id.setdefault(parsed[1], []).append((frame.direction, parsed[0], frame.action))
+    boot_id = json.loads(sink.sent()[0].message)[1]
+    # A result carries the action of the CALL it answers, in both directions.
+    assert by_id[boot_id] == [
+        ("cp_to_csms", 2, "BootNotification"),
+        ("csms_to_cp", 3, "BootNotification"),
+    ]
+    foobar = [frames for frames in by_id.values() if frames[0][2] == "FooBar"]
+    assert foobar == [[("csms_to_cp", 2, "FooBar"), ("cp_to_csms", 4, "FooBar")]]
+    assert "Unknown" not in {f.action for f in sink.frames}
+
+
+async def test_every_frame_a_charger_sends_validates_against_the_official_schema(
+    csms: RecordingCsms, version: str
+):
+    csms.boot_interval = 1
+    async with running(spec_for(csms.url, version, "CP-SCH", brand="abb", model="terra-360")):
+        await csms.wait_for("CP-SCH", "Heartbeat")
+        for action, payload in (("DataTransfer", {"vendorId": "x"}), ("FooBar", {})):
+            assert await csms.call("CP-SCH", action, payload) is not None
+        await csms.close("CP-SCH")  # and the frames of a second connection
+        await csms.wait_for(
+            "CP-SCH", "StatusNotification", count=2 * (5 if version == "1.6" else 4)
+        )
+
+    checked = check_sent_frames(version, csms.frames["CP-SCH"], csms.sent_calls)
+    assert checked >= 12
+
+
+# -- what the writer stores ---------------------------------------------------------------
+
+
+async def test_close_writes_every_buffered_frame_even_with_a_batch_in_flight(
+    sessions: async_sessionmaker[AsyncSession],
+):
+    writer = FrameLogWriter(sessions, flush_interval_s=60, batch_size=50)
+    writer.start()
+    for n in range(1_000):
+        writer.record("acme", "c1", "cp_to_csms", "Heartbeat", f'[2,"{n}","Heartbeat",{{}}]')
+    # Let the writer pick up a batch and be inside its insert when close() comes.
+    await eventually(lambda: writer.pending < 1_000, interval=0)
+    await writer.close()
+
+    messages = await _messages(sessions, "c1")
+    assert len(messages) == 1_000
+    assert messages == [f'[2,"{n}","Heartbeat",{{}}]' for n in range(1_000)]
+    assert writer.pending == 0
+    assert writer.written == 1_000
+    assert writer.dropped == 0
+
+
+async def test_close_without_start_still_flushes(sessions: async_sessionmaker[AsyncSession]):
+    writer = FrameLogWriter(sessions)
+    writer.record("acme", "c1", "csms_to_cp", "BootNotification", '[3,"1",{}]', "bad answer")
+    await writer.close()
+    async with sessions() as session:
+        row = (await session.scalars(select(FrameLog))).one()
+    assert (row.direction, row.action, row.finding) == (
+        "csms_to_cp",
+        "BootNotification",
+        "bad answer",
+    )
+
+
+async def test_the_writer_flushes_in_the_background(sessions: async_sessionmaker[AsyncSession]):
+    writer = FrameLogWriter(sessions, flush_interval_s=0.05)
+    writer.start()
+    try:
+        for n in range(10):
+            writer.record("acme", "c1", "cp_to_csms", "Heartbeat", str(n))
+        await eventually(lambda: _has(sessions, 10), timeout=5)
+    finally:
+        await writer.close()
+    assert await _count(sessions) == 10
+
+
+async def test_a_full_buffer_counts_what_it_drops(sessions: async_sessionmaker[AsyncSession]):
+    writer = FrameLogWriter(sessions, queue_size=5)
+    for n in range(8):
+        writer.record("acme", "c1", "cp_to_csms", "Heartbeat", str(n))
+    assert (writer.pending, writer.dropped) == (5, 3)
+    await writer.close()
+    assert await _messages(sessions, "c1") == ["0", "1", "2", "3", "4"]
+
+
+async def test_prune_keeps_the_newest_frames_per_charger_and_counts_the_rest(
+    sessions: async_sessionmaker[AsyncSession],
+):
+    writer = FrameLogWriter(sessions, retention=10)
+    for n in range(25):
+        writer.record("acme", "big", "cp_to_csms", "Heartbeat", f"big-{n}")
+    for n in range(4):
+        writer.record("acme", "small", "cp_to_csms", "Heartbeat", f"small-{n}")
+    await writer.flush()
+
+    assert await writer.prune() == 15
+    assert await _messages(sessions, "big") == [f"big-{n}" for n in range(15, 25)]
+    assert await _messages(sessions, "small") == [f"small-{n}" for n in range(4)]
+
+    for n in range(25, 32):
+        writer.record("acme", "big", "cp_to_csms", "Heartbeat", f"big-{n}")
+    await writer.flush()
+    assert await writer.prune() == 7
+    assert await writer.prune() == 0
+    assert await _messages(sessions, "big") == [f"big-{n}" for n in range(22, 32)]
+
+    async with sessions() as session:
+        big = await session.get(FrameLogStats, "big")
+        small = await session.get(FrameLogStats, "small")
+    assert big is not None and big.pruned == 22
+    assert small is None
+    await writer.close()
