@@ -16,7 +16,7 @@ from voltlab.api import errors as api_errors
 from voltlab.api.middleware import RequestIdMiddleware
 from voltlab.auth import load_verifier
 from voltlab.commands.records import CommandRecorder
-from voltlab.domain.chargers.runtime import start_runtime
+from voltlab.domain.chargers.runtime import start_runtimes
 from voltlab.fleet import LocalFleet
 from voltlab.ids import utcnow
 from voltlab.services import Services
@@ -37,10 +37,8 @@ async def resume_fleet(services: Services) -> int:
     """Start every charger whose desired state is running (after a restart)."""
     async with services.sessions() as session:
         rows = await chargers_to_resume(session)
-    started: list[str] = []
-    for row in rows:
-        if await start_runtime(services, row) is None:
-            started.append(row.id)
+    errors = await start_runtimes(services, rows)
+    started = [row.id for row in rows if row.id not in errors]
     async with services.sessions.begin() as session:
         for start in range(0, len(started), 500):
             await session.execute(

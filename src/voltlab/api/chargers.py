@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from voltlab.api.deps import LimitQ, PageQ, ServicesDep
+from voltlab.api.deps import LimitQ, PageQ, ServicesDep, TextQ, UtcQ
 from voltlab.auth.dependencies import TenantId
 from voltlab.domain.chargers import service
 from voltlab.domain.chargers.schemas import (
@@ -33,7 +33,7 @@ async def create_charger(
 async def list_chargers(
     services: ServicesDep,
     org: TenantId,
-    location_id: Annotated[str | None, Query(max_length=64)] = None,
+    location_id: Annotated[str | None, Query(max_length=64), TextQ] = None,
     page: PageQ = 1,
     limit: LimitQ = 50,
 ) -> Page[ChargerOut]:
@@ -90,9 +90,9 @@ async def charger_logs(
     charger_id: str,
     services: ServicesDep,
     org: TenantId,
-    start_date: datetime | None = None,
-    end_date: datetime | None = None,
-    event: Annotated[str | None, Query(max_length=64, description="OCPP action")] = None,
+    start_date: Annotated[datetime | None, Query(), UtcQ] = None,
+    end_date: Annotated[datetime | None, Query(), UtcQ] = None,
+    event: Annotated[str | None, Query(max_length=64, description="OCPP action"), TextQ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> LogPage:

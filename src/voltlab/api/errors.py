@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -41,11 +43,10 @@ def install(app: FastAPI) -> None:
         for error in exc.errors():
             error = dict(error)
             error.pop("url", None)
-            ctx = error.get("ctx")
-            if isinstance(ctx, dict):  # exceptions inside ctx are not JSON
-                error["ctx"] = {k: str(v) for k, v in ctx.items()}
-            if isinstance(error.get("input"), bytes):
-                error["input"] = error["input"].decode("utf-8", "replace")
+            if "input" in error:
+                error["input"] = _json_safe(error["input"])
+            if "ctx" in error:
+                error["ctx"] = _json_safe(error["ctx"])
             errors.append(error)
         return JSONResponse({"detail": errors}, status_code=422)
 
@@ -57,8 +58,31 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        request_id = request.headers.get("x-request-id") or getattr(
-            request.state, "request_id", None
-        )
+        # This handler runs outside every middleware (Starlette's ServerErrorMiddleware),
+        # so it sets the X-Request-ID header itself, with the id the middleware chose.
+        request_id = getattr(request.state, "request_id", None)
         log.exception("unhandled error (request %s)", request_id)
-        return JSONResponse({"detail": "internal error", "request_id": request_id}, status_code=500)
+        headers = {"X-Request-ID": request_id} if request_id else None
+        return JSONResponse(
+            {"detail": "internal error", "request_id": request_id},
+            status_code=500,
+            headers=headers,
+        )
+
+
+def _json_safe(value: Any) -> Any:
+    """The offending input echoed in a 422, made encodable: a NaN, a lone surrogate or an
+    exception object must not turn the answer to bad input into a 500."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {str(_json_safe(k)): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_json_safe(item) for item in value]
+    return _json_safe(str(value))

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 
-from voltlab.api.deps import LimitQ, PageQ, ServicesDep, split_ids
+from voltlab.api.deps import LimitQ, PageQ, ServicesDep, TextQ, split_ids
 from voltlab.auth.dependencies import TenantId
 from voltlab.domain.chargers import bulk, service
 from voltlab.domain.chargers.schemas import (
@@ -25,6 +25,7 @@ router = APIRouter(prefix="/ocpp/locations/{location_id}/chargers", tags=["locat
 IdsQ = Annotated[
     list[str] | None,
     Query(description="charger ids, comma-separated or repeated", max_length=10_000),
+    TextQ,
 ]
 
 

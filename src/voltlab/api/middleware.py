@@ -7,7 +7,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_SAFE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SAFE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class RequestIdMiddleware:
@@ -22,7 +22,7 @@ class RequestIdMiddleware:
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None
         )
         # An unsafe caller id (header injection, megabytes) is replaced, not echoed.
-        request_id = incoming if incoming and _SAFE.match(incoming) else str(uuid.uuid4())
+        request_id = incoming if incoming and _SAFE.fullmatch(incoming) else str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:

@@ -8,7 +8,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from voltlab.auth.principal import Principal
-from voltlab.auth.tokens import AuthError, TokenVerifier
+from voltlab.auth.tokens import AuthError, TokenVerifier, valid_org
 
 _bearer = HTTPBearer(auto_error=False, description="JWT minted by `voltlab token create`")
 
@@ -40,9 +40,10 @@ def tenant(
         return who.org
     if x_organization_id is None or not x_organization_id.strip():
         raise AuthError("admin tokens must send X-Organization-Id on this route", status=403)
-    if len(x_organization_id) > 128:
-        raise AuthError("X-Organization-Id is longer than 128 characters", status=403)
-    return x_organization_id
+    org = x_organization_id.strip()
+    if not valid_org(org):
+        raise AuthError("X-Organization-Id must be 1-128 printable characters", status=403)
+    return org
 
 
 Authenticated = Annotated[Principal, Depends(principal)]

@@ -22,6 +22,19 @@ SECRET_FILE = "jwt_secret"
 ROLES = ("user", "admin")
 
 
+def valid_org(org: object) -> bool:
+    """A tenant id: 1-128 printable characters (it is stored on every row of the tenant)."""
+    if not isinstance(org, str) or not org.strip() or len(org) > 128:
+        return False
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in org):
+        return False
+    try:
+        org.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class AuthError(Exception):
     """A token that does not authenticate (-> 401) or does not authorize (-> 403)."""
 
@@ -110,8 +123,10 @@ class TokenVerifier:
         if role not in ROLES:
             raise AuthError("token 'role' must be 'user' or 'admin'", status=403)
         org = claims.get("org")
-        if org is not None and (not isinstance(org, str) or not org or len(org) > 128):
-            raise AuthError("token 'org' must be a non-empty string of at most 128 chars")
+        if org is not None and not valid_org(org):
+            raise AuthError(
+                "token 'org' must be a non-empty string of at most 128 printable characters"
+            )
         if role == "user" and org is None:
             raise AuthError("user token has no 'org' claim (tenant scope)", status=403)
         return Principal(sub=str(claims["sub"]), role=role, org=org)

@@ -67,7 +67,8 @@ class FrameLogWriter:
                 "charger_id": charger_id,
                 "direction": direction,
                 "action": action[:64],
-                "message": message,
+                # PostgreSQL text cannot hold NUL; a CSMS that sends one is logged escaped.
+                "message": message.replace("\x00", "\\u0000") if "\x00" in message else message,
                 "finding": finding[:255] if finding else None,
                 "ts": utcnow(),
             }

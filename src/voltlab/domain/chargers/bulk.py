@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert, update
 
-from voltlab.domain.chargers.runtime import start_runtime
+from voltlab.domain.chargers.runtime import provisioning_error, start_runtimes
 from voltlab.domain.chargers.schemas import (
     BulkDeleteResult,
     BulkUpdate,
@@ -17,7 +19,7 @@ from voltlab.domain.chargers.schemas import (
     JobAccepted,
     JobStatus,
 )
-from voltlab.domain.chargers.service import apply_update, check_catalog
+from voltlab.domain.chargers.service import apply_update, check_catalog, to_out
 from voltlab.domain.errors import FieldInvalid
 from voltlab.errors import NotFound, VoltlabError
 from voltlab.ids import new_id, utcnow
@@ -25,21 +27,34 @@ from voltlab.services import Services
 from voltlab.storage.models import Charger, Job
 from voltlab.storage.repositories import ChargerRepository, JobRepository, LocationRepository
 
+log = logging.getLogger(__name__)
+
 MAX_CHARGERS_PER_JOB = 10_000
 
 
-def _identities(group: ChargerGroupIn) -> list[tuple[str, str]]:
-    """(identity, suffix) pairs: explicit suffixes first, random hex pads to the count."""
-    suffixes = list(group.charger_ids or [])
-    wanted = group.chargers_number if group.chargers_number is not None else len(suffixes)
-    suffixes = suffixes[:wanted]
-    seen = set(suffixes)
+def _wanted(group: ChargerGroupIn) -> int:
+    """How many chargers the group creates."""
+    if group.chargers_number is not None:
+        return group.chargers_number
+    return len(group.charger_ids or [])
+
+
+def _identities(group: ChargerGroupIn, planned: set[str]) -> list[tuple[str, str]]:
+    """(identity, suffix) pairs: explicit suffixes first, random hex pads to the count,
+    a longer list is truncated to the count (ocpplab's ``ChargerGroup``).
+
+    ``planned`` holds the identities of the call so far: a random suffix never repeats
+    one of them (explicit duplicates are kept, and fail in the job as duplicates).
+    """
+    prefix = group.template.identity_prefix or ""
+    wanted = _wanted(group)
+    suffixes = list(group.charger_ids or [])[:wanted]
+    planned.update(f"{prefix}{suffix}" for suffix in suffixes)
     while len(suffixes) < wanted:
         suffix = secrets.token_hex(3)
-        if suffix not in seen:
-            seen.add(suffix)
+        if f"{prefix}{suffix}" not in planned:
+            planned.add(f"{prefix}{suffix}")
             suffixes.append(suffix)
-    prefix = group.template.identity_prefix or ""
     return [(f"{prefix}{suffix}", suffix) for suffix in suffixes]
 
 
@@ -55,7 +70,14 @@ async def create_job(
     await _location(services, org_id, location_id)
     if not groups:
         raise FieldInvalid((), "give at least one charger group")
+    # Counted before any identity is generated: a huge request must not stall the loop.
+    wanted = sum(_wanted(group) for group in groups)
+    if wanted > MAX_CHARGERS_PER_JOB:
+        raise FieldInvalid(
+            (), f"at most {MAX_CHARGERS_PER_JOB} chargers per call (this one asks for {wanted})"
+        )
     planned: list[tuple[ChargerGroupIn, str, str]] = []
+    identities: set[str] = set()
     for index, group in enumerate(groups):
         t = group.template
         check_catalog(
@@ -65,15 +87,13 @@ async def create_job(
             t.ocpp_version,
             prefix=(index, "template"),
         )
-        for identity, suffix in _identities(group):
+        for identity, suffix in _identities(group, identities):
             if len(identity) > 48:
                 raise FieldInvalid(
                     (index, "template", "identity_prefix"),
                     f"identity {identity!r} is longer than 48 characters",
                 )
             planned.append((group, identity, suffix))
-    if len(planned) > MAX_CHARGERS_PER_JOB:
-        raise FieldInvalid((), f"at most {MAX_CHARGERS_PER_JOB} chargers per call")
     now = utcnow()
     job = Job(
         id=new_id(),
@@ -104,6 +124,31 @@ async def _run_job(
     job_id: str,
     planned: list[tuple[ChargerGroupIn, str, str]],
 ) -> None:
+    try:
+        await _create_chargers(services, org_id, location_id, job_id, planned)
+    except Exception as exc:
+        # A job must end: a client polls its status until READY or FAILED.
+        log.exception("bulk create job %s failed", job_id)
+        async with services.sessions.begin() as session:
+            job = await session.get(Job, job_id)
+            if job is not None and job.status not in ("READY", "FAILED"):
+                job.status = "FAILED"
+                job.error = provisioning_error(
+                    "job_crashed",
+                    f"{type(exc).__name__}: {exc}",
+                    "create_chargers",
+                    retryable=True,
+                )
+                job.provisioned_at = utcnow()
+
+
+async def _create_chargers(
+    services: Services,
+    org_id: str,
+    location_id: str,
+    job_id: str,
+    planned: list[tuple[ChargerGroupIn, str, str]],
+) -> None:
     async with services.sessions.begin() as session:
         job = await session.get(Job, job_id)
         assert job is not None
@@ -116,7 +161,7 @@ async def _run_job(
         taken = await ChargerRepository(session, org_id).existing_identities(
             [identity for _, identity, _ in planned]
         )
-        for group, identity, suffix in planned:
+        for position, (group, identity, suffix) in enumerate(planned):
             if identity in taken:
                 failed.append({"identity": identity, "error": "identity already exists"})
                 continue
@@ -142,15 +187,17 @@ async def _run_job(
                     "desired_state": "running",
                     "provisioning_status": "PROVISIONING",
                     "workflow_run_id": job_id,
-                    "created_at": now,
+                    # Distinct times keep lists (ordered by created_at) in the order asked.
+                    "created_at": now + timedelta(microseconds=position),
                     "updated_at": now,
                 }
             )
         if rows:
             await session.execute(insert(Charger), rows)
     ready: list[str] = []
+    errors = await start_runtimes(services, [Charger(**values) for values in rows])
     for values in rows:
-        error = await start_runtime(services, Charger(**values))
+        error = errors.get(values["id"])
         if error:
             failed.append({"identity": values["identity"], "error": error["message"]})
         else:
@@ -176,14 +223,12 @@ async def _run_job(
         job.results = {"created": created, "failed": failed}
         job.status = "FAILED" if failed and not created else "READY"
         if job.status == "FAILED":
-            job.error = {
-                "code": "no_charger_created",
-                "message": f"none of the {len(failed)} chargers could be created",
-                "step": "create_chargers",
-                "param": None,
-                "doc_url": "https://voltlab.dev/docs/errors#no_charger_created",
-                "retryable": False,
-            }
+            job.error = provisioning_error(
+                "no_charger_created",
+                f"none of the {len(failed)} chargers could be created",
+                "create_chargers",
+                retryable=False,
+            )
         job.provisioned_at = finished
 
 
@@ -209,7 +254,7 @@ async def bulk_update(
     services: Services, org_id: str, location_id: str, body: BulkUpdate
 ) -> BulkUpdateResult:
     await _location(services, org_id, location_id)
-    updated: list[str] = []
+    updated: list[Charger] = []
     failed: list[dict[str, str]] = []
     restart: list[Charger] = []
     async with services.sessions.begin() as session:
@@ -227,13 +272,16 @@ async def bulk_update(
             except VoltlabError as exc:
                 failed.append({"charger_id": item.charger_id, "error": exc.detail})
                 continue
-            updated.append(row.id)
+            updated.append(row)
             if reconnect and row.desired_state == "running":
                 restart.append(row)
-    for row in restart:
-        await start_runtime(services, row)
+    await start_runtimes(services, restart)
+    # ocpplab's UpdateLocationChargersResponse: `updated` holds the chargers, not ids.
     return BulkUpdateResult(
-        updated_count=len(updated), failed_count=len(failed), updated=updated, failed=failed
+        updated_count=len(updated),
+        failed_count=len(failed),
+        updated=[to_out(row, services) for row in updated],
+        failed=failed,
     )
 
 
@@ -256,8 +304,7 @@ async def bulk_delete(
                 else:
                     failed.append({"charger_id": charger_id, "error": "not in this location"})
         await chargers.delete_ids(targets)
-    for charger_id in targets:
-        await services.fleet.stop(charger_id)
+    await services.fleet.forget(targets)
     return BulkDeleteResult(
         deleted_count=len(targets), failed_count=len(failed), deleted=targets, failed=failed
     )

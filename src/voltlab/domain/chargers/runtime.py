@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from voltlab import catalog
@@ -68,8 +69,50 @@ async def start_runtime(services: Services, row: Charger) -> dict[str, Any] | No
     return None
 
 
+async def start_runtimes(services: Services, rows: Sequence[Charger]) -> dict[str, dict[str, Any]]:
+    """Start many stations with one state query per chunk; the provisioning error of
+    each charger that could not start, by charger id (absent ids are running)."""
+    errors: dict[str, dict[str, Any]] = {}
+    specs: list[StationSpec] = []
+    for row in rows:
+        try:
+            specs.append(station_spec(row, services))
+        except LookupError as exc:
+            errors[row.id] = provisioning_error(
+                "catalog_model_missing", str(exc), "resolve_model", retryable=False
+            )
+    for charger_id in await services.fleet.start_many(specs):
+        errors[charger_id] = provisioning_error(
+            "fleet_capacity",
+            f"the fleet runs its maximum of {services.settings.max_chargers} chargers "
+            "(VOLTLAB_MAX_CHARGERS)",
+            "start_runtime",
+            retryable=True,
+        )
+    return errors
+
+
 async def provision(services: Services, org_id: str, charger_id: str) -> None:
     """PENDING -> PROVISIONING -> READY | FAILED, recorded on the charger row."""
+    try:
+        await _provision(services, org_id, charger_id)
+    except Exception as exc:
+        # The status must end: a client polls it until READY or FAILED.
+        log.exception("provisioning charger %s failed", charger_id)
+        async with services.sessions.begin() as session:
+            current = await session.get(Charger, charger_id)
+            if current is not None and current.provisioning_status != "READY":
+                current.provisioning_status = "FAILED"
+                current.provisioning_error = provisioning_error(
+                    "provisioning_crashed",
+                    f"{type(exc).__name__}: {exc}",
+                    "start_runtime",
+                    retryable=True,
+                )
+                current.updated_at = utcnow()
+
+
+async def _provision(services: Services, org_id: str, charger_id: str) -> None:
     async with services.sessions.begin() as session:
         row = await session.get(Charger, charger_id)
         if row is None or row.org_id != org_id:
@@ -79,9 +122,11 @@ async def provision(services: Services, org_id: str, charger_id: str) -> None:
     error = await start_runtime(services, row)
     async with services.sessions.begin() as session:
         current = await session.get(Charger, charger_id)
-        if current is None:
-            await services.fleet.stop(charger_id)
+        if current is None:  # deleted while the runtime was starting
+            await services.fleet.forget([charger_id])
             return
+        if current.desired_state != "running":  # stop-charger while it was starting
+            await services.fleet.stop(charger_id)
         current.provisioning_status = "FAILED" if error else "READY"
         current.provisioning_error = error
         current.provisioned_at = None if error else utcnow()

@@ -4,20 +4,27 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from voltlab.catalog import normalize_ocpp_version
+from voltlab.domain.inputs import InputModel
 
 IDENTITY_PATTERN = r"^[A-Za-z0-9._-]{1,48}$"
 ProvisioningStatus = Literal["PENDING", "PROVISIONING", "READY", "FAILED"]
 
 
 def _ws_url(value: str) -> str:
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        # urlsplit drops tabs and newlines silently; a space would break the request line.
+        raise ValueError("must not contain whitespace or control characters")
     parts = urlsplit(value)
     if parts.scheme not in ("ws", "wss"):
         raise ValueError("must start with ws:// or wss://")
     if not parts.hostname:
         raise ValueError("must name a host, e.g. ws://csms.example.com/ocpp")
+    if parts.username is not None or parts.password is not None:
+        # The URL is shown by the API; a secret belongs in `password`, which is not.
+        raise ValueError("must not carry credentials (user:password@); use the password field")
     try:
         parts.port  # noqa: B018  (raises on a non-numeric or out-of-range port)
     except ValueError as exc:
@@ -53,9 +60,7 @@ Password = Annotated[
 Slug = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class ChargerCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class ChargerCreate(InputModel):
     identity: Identity
     brand_slug: Slug
     model_slug: Slug
@@ -77,9 +82,7 @@ class ChargerCreate(BaseModel):
         return self
 
 
-class ChargerUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class ChargerUpdate(InputModel):
     name: str | None = Field(default=None, max_length=255)
     charge_point_name: str | None = Field(default=None, max_length=255)
     connector_type: str | None = Field(default=None, min_length=1, max_length=32)
@@ -188,9 +191,7 @@ class QueuedCommand(BaseModel):
 
 
 # -- bulk, per location -------------------------------------------------------------
-class ChargerTemplateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class ChargerTemplateIn(InputModel):
     brand_slug: Slug
     model_slug: Slug
     connector_type: str = Field(min_length=1, max_length=32)
@@ -203,9 +204,7 @@ class ChargerTemplateIn(BaseModel):
     meter_interval_s: int | None = Field(default=None, ge=1, le=86_400)
 
 
-class ChargerGroupIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ChargerGroupIn(InputModel):
     template: ChargerTemplateIn
     charger_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,48}$")]] | None = Field(
         default=None, max_length=10_000
@@ -240,16 +239,14 @@ class ChargerUpdateItem(ChargerUpdate):
     charger_id: str = Field(min_length=1, max_length=64)
 
 
-class BulkUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BulkUpdate(InputModel):
     chargers: list[ChargerUpdateItem] = Field(max_length=10_000)
 
 
 class BulkUpdateResult(BaseModel):
     updated_count: int
     failed_count: int
-    updated: list[str]
+    updated: list[ChargerOut]
     failed: list[dict[str, str]]
 
 

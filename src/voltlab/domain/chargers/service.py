@@ -29,6 +29,15 @@ from voltlab.storage.framelog import query_frames
 from voltlab.storage.models import Charger, Command, FrameLogStats
 from voltlab.storage.repositories import ChargerRepository, CommandRepository, LocationRepository
 
+# Fields the station reads when it starts: a change restarts the runtime.
+RECONNECT_FIELDS = (
+    "ws_url",
+    "ocpp_version",
+    "password",
+    "heartbeat_interval_s",
+    "meter_interval_s",
+)
+
 
 def check_catalog(
     brand_slug: str,
@@ -110,7 +119,11 @@ async def _resolve_location(
             raise FieldInvalid(("location_id",), f"location {location_id!r} not found")
         return location_id
     assert location_name is not None
-    return new_location(locations, LocationCreate(name=location_name)).id
+    row = new_location(locations, LocationCreate(name=location_name))
+    # Insert it now: without an ORM relationship the unit of work may otherwise
+    # UPDATE the charger to point at it before the location row exists.
+    await locations.session.flush()
+    return row.id
 
 
 async def create(services: Services, org_id: str, body: ChargerCreate) -> ChargerAccepted:
@@ -200,9 +213,7 @@ async def apply_update(locations: LocationRepository, row: Charger, body: Charge
     for field, value in changes.items():
         if value is None and field in ("connector_type", "ocpp_version", "ws_url"):
             continue  # required columns: an explicit null leaves them as they are
-        if field in ("ws_url", "ocpp_version", "password", "heartbeat_interval_s") and (
-            getattr(row, field) != value
-        ):
+        if field in RECONNECT_FIELDS and (getattr(row, field) != value):
             reconnect = True
         setattr(row, field, value)
     row.updated_at = utcnow()
@@ -228,7 +239,7 @@ async def delete(services: Services, org_id: str, charger_id: str) -> None:
         if row is None:
             raise NotFound(f"charger {charger_id} not found")
         await session.delete(row)
-    await services.fleet.stop(charger_id)
+    await services.fleet.forget([charger_id])
 
 
 async def lifecycle(services: Services, org_id: str, charger_id: str, action: str) -> QueuedCommand:

@@ -4,21 +4,19 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+from voltlab.domain.inputs import InputModel
 
 LocationStatus = Literal["active", "inactive", "maintenance"]
 
 
-class Coordinates(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Coordinates(InputModel):
     latitude: float = Field(ge=-90, le=90, allow_inf_nan=False)
     longitude: float = Field(ge=-180, le=180, allow_inf_nan=False)
 
 
-class _LocationFields(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class _LocationFields(InputModel):
     address: str | None = Field(default=None, max_length=255)
     city: str | None = Field(default=None, max_length=255)
     country: str | None = Field(default=None, max_length=64)

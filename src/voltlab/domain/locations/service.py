@@ -100,5 +100,4 @@ async def delete(services: Services, org_id: str, location_id: str, *, cascade: 
         stopped = [c.id for c in await chargers.in_location(location_id)]
         await chargers.delete_ids(stopped)
         await session.delete(row)
-    for charger_id in stopped:
-        await services.fleet.stop(charger_id)
+    await services.fleet.forget(stopped)
