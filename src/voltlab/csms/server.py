@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import logging
+import ssl as ssl_module
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -34,11 +35,13 @@ class CsmsServer:
         port: int = 0,
         heartbeat_interval_s: int = 60,
         passwords: dict[str, str] | None = None,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.heartbeat_interval_s = heartbeat_interval_s
         self.passwords = passwords  # None: no auth; else identity -> password
+        self.ssl = ssl  # wss:// (security profile 2; 3 when it requires client certs)
         self.stations: dict[str, CsmsStation] = {}
         self._sessions: dict[str, CsmsSession16 | CsmsSession201] = {}
         self._server: Server | None = None
@@ -46,7 +49,8 @@ class CsmsServer:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.host}:{self.port}/ocpp"
+        scheme = "wss" if self.ssl is not None else "ws"
+        return f"{scheme}://{self.host}:{self.port}/ocpp"
 
     def session(self, identity: str) -> CsmsSession16 | CsmsSession201 | None:
         return self._sessions.get(identity)
@@ -105,6 +109,7 @@ class CsmsServer:
             process_request=self._process_request,
             compression=None,
             ping_interval=None,
+            ssl=self.ssl,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self

@@ -104,3 +104,26 @@ CHARGER_ACTIONS = {
         }
     ),
 }
+
+
+@functools.cache
+def actions(version: str) -> frozenset[str]:
+    """Every action the official schemas of ``version`` define (both directions)."""
+    package = "ocpp.v16.schemas" if version == "1.6" else "ocpp.v201.schemas"
+    names = set()
+    for entry in resources.files(package).iterdir():
+        name = entry.name
+        if not name.endswith(".json"):
+            continue
+        stem = name.removesuffix(".json")
+        if stem.endswith("Response"):
+            continue
+        names.add(stem.removesuffix("Request") if version != "1.6" else stem)
+    return frozenset(names)
+
+
+@functools.cache
+def wire_names(version: str) -> dict[str, str]:
+    """``"bootnotification"`` -> ``"BootNotification"``: match user spellings
+    (``boot_notification``, ``BootNotification``) by squashing case and underscores."""
+    return {name.lower(): name for name in actions(version)}

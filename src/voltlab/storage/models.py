@@ -62,6 +62,10 @@ class Charger(Base):
     ocpp_version: Mapped[str] = mapped_column(String(16))
     ws_url: Mapped[str] = mapped_column(Text)
     password: Mapped[str | None] = mapped_column(String(255))
+    # Security profiles 2/3: PEM text (the key is never returned by the API).
+    ca_cert: Mapped[str | None] = mapped_column(Text)
+    client_cert: Mapped[str | None] = mapped_column(Text)
+    client_key: Mapped[str | None] = mapped_column(Text)
     heartbeat_interval_s: Mapped[int | None] = mapped_column(Integer)
     meter_interval_s: Mapped[int | None] = mapped_column(Integer)
     location_id: Mapped[str] = mapped_column(ID, ForeignKey("locations.id"))

@@ -181,6 +181,7 @@ async def _create_chargers(
                     "ocpp_version": t.ocpp_version,
                     "ws_url": t.ws_url,
                     "password": t.password,
+                    "ca_cert": t.ca_cert,
                     "heartbeat_interval_s": t.heartbeat_interval_s,
                     "meter_interval_s": t.meter_interval_s,
                     "location_id": location_id,

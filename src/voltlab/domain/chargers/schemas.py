@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from voltlab.catalog import normalize_ocpp_version
 from voltlab.domain.inputs import InputModel
+from voltlab.simulator.tls import TlsMaterialError, check_material
 
 IDENTITY_PATTERN = r"^[A-Za-z0-9._-]{1,48}$"
 ProvisioningStatus = Literal["PENDING", "PROVISIONING", "READY", "FAILED"]
@@ -60,7 +61,31 @@ Password = Annotated[
 Slug = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class ChargerCreate(InputModel):
+Pem = Annotated[str, Field(min_length=1, max_length=65_536, description="PEM text")]
+
+
+def _check_tls(ws_url: str | None, ca: str | None, cert: str | None, key: str | None) -> None:
+    try:
+        check_material(ca, cert, key)
+    except TlsMaterialError as exc:
+        raise ValueError(str(exc)) from exc
+    if (ca or cert) and ws_url is not None and not ws_url.startswith("wss://"):
+        raise ValueError("ca_cert / client_cert need a wss:// ws_url (security profile 2/3)")
+
+
+class TlsFields(InputModel):
+    ca_cert: Pem | None = Field(
+        default=None, description="CA bundle the charger trusts for wss:// (security profile 2)"
+    )
+    client_cert: Pem | None = Field(
+        default=None, description="client certificate for wss:// (security profile 3)"
+    )
+    client_key: Pem | None = Field(
+        default=None, description="unencrypted private key of client_cert; never returned"
+    )
+
+
+class ChargerCreate(TlsFields):
     identity: Identity
     brand_slug: Slug
     model_slug: Slug
@@ -79,10 +104,11 @@ class ChargerCreate(InputModel):
     def _one_location(self) -> ChargerCreate:
         if self.location_id is None and self.location_name is None:
             raise ValueError("give location_id or location_name")
+        _check_tls(self.ws_url, self.ca_cert, self.client_cert, self.client_key)
         return self
 
 
-class ChargerUpdate(InputModel):
+class ChargerUpdate(TlsFields):
     name: str | None = Field(default=None, max_length=255)
     charge_point_name: str | None = Field(default=None, max_length=255)
     connector_type: str | None = Field(default=None, min_length=1, max_length=32)
@@ -93,6 +119,12 @@ class ChargerUpdate(InputModel):
     password: Password | None = None
     heartbeat_interval_s: int | None = Field(default=None, ge=1, le=86_400)
     meter_interval_s: int | None = Field(default=None, ge=1, le=86_400)
+
+    @model_validator(mode="after")
+    def _tls_material(self) -> ChargerUpdate:
+        # Against the new ws_url only; apply_update checks the combination with the row.
+        _check_tls(self.ws_url, self.ca_cert, self.client_cert, self.client_key)
+        return self
 
 
 class ChargerAccepted(BaseModel):
@@ -158,6 +190,11 @@ class ChargerOut(BaseModel):
     location_id: str
     ws_url: str
     has_password: bool
+    security_profile: int = Field(
+        description="1 HTTP Basic, 2 TLS + Basic (wss://), 3 TLS with a client certificate; 0 none"
+    )
+    has_ca_cert: bool
+    has_client_cert: bool
     heartbeat_interval_s: int
     meter_interval_s: int
     status: ProvisioningStatus
@@ -200,8 +237,16 @@ class ChargerTemplateIn(InputModel):
     identity_prefix: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9._-]*$")
     template_name: str | None = Field(default=None, max_length=200)
     password: Password | None = None
+    ca_cert: Pem | None = Field(
+        default=None, description="CA bundle for wss:// (security profile 2), for the whole group"
+    )
     heartbeat_interval_s: int | None = Field(default=None, ge=1, le=86_400)
     meter_interval_s: int | None = Field(default=None, ge=1, le=86_400)
+
+    @model_validator(mode="after")
+    def _tls_material(self) -> ChargerTemplateIn:
+        _check_tls(self.ws_url, self.ca_cert, None, None)
+        return self
 
 
 class ChargerGroupIn(InputModel):

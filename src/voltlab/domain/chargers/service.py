@@ -34,6 +34,9 @@ RECONNECT_FIELDS = (
     "ws_url",
     "ocpp_version",
     "password",
+    "ca_cert",
+    "client_cert",
+    "client_key",
     "heartbeat_interval_s",
     "meter_interval_s",
 )
@@ -90,6 +93,9 @@ def to_out(row: Charger, services: Services) -> ChargerOut:
         location_id=row.location_id,
         ws_url=row.ws_url,
         has_password=row.password is not None,
+        security_profile=security_profile(row),
+        has_ca_cert=row.ca_cert is not None,
+        has_client_cert=row.client_cert is not None,
         heartbeat_interval_s=row.heartbeat_interval_s or settings.default_heartbeat_interval_s,
         meter_interval_s=row.meter_interval_s or settings.default_meter_interval_s,
         status=row.provisioning_status,  # type: ignore[arg-type]
@@ -148,6 +154,9 @@ async def create(services: Services, org_id: str, body: ChargerCreate) -> Charge
             ocpp_version=body.ocpp_version,
             ws_url=body.ws_url,
             password=body.password,
+            ca_cert=body.ca_cert,
+            client_cert=body.client_cert,
+            client_key=body.client_key,
             heartbeat_interval_s=body.heartbeat_interval_s,
             meter_interval_s=body.meter_interval_s,
             location_id=location_id,
@@ -216,8 +225,19 @@ async def apply_update(locations: LocationRepository, row: Charger, body: Charge
         if field in RECONNECT_FIELDS and (getattr(row, field) != value):
             reconnect = True
         setattr(row, field, value)
+    if (row.ca_cert or row.client_cert) and not row.ws_url.startswith("wss://"):
+        raise FieldInvalid(
+            ("ws_url",), "the charger has TLS material (ca_cert/client_cert): ws_url must be wss://"
+        )
     row.updated_at = utcnow()
     return reconnect
+
+
+def security_profile(row: Charger) -> int:
+    """OCPP security profile the charger runs: 3 client cert, 2 TLS, 1 Basic auth, 0 none."""
+    if row.ws_url.startswith("wss://"):
+        return 3 if row.client_cert else 2
+    return 1 if row.password else 0
 
 
 async def update(services: Services, org_id: str, charger_id: str, body: ChargerUpdate) -> Charger:
