@@ -11,7 +11,8 @@ from voltlab.domain.pagination import MAX_LIMIT
 from voltlab.services import Services
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: FastAPI runs sync dependencies in a worker thread (a hop per request).
     return request.app.state.services  # type: ignore[no-any-return]
 
 

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: who calls, and for which tenant."""
+"""FastAPI dependencies: who calls, and for which tenant.
+
+They are ``async`` although they do not await: FastAPI runs sync dependencies in a worker
+thread, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from voltlab.auth.tokens import AuthError, TokenVerifier, valid_org
 _bearer = HTTPBearer(auto_error=False, description="JWT minted by `voltlab token create`")
 
 
-def principal(
+async def principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -23,7 +27,7 @@ def principal(
     return verifier.verify(credentials.credentials)
 
 
-def tenant(
+async def tenant(
     who: Annotated[Principal, Depends(principal)],
     x_organization_id: Annotated[
         str | None,
