@@ -4,6 +4,16 @@ It records every frame each charger sent, and can be told how to answer: any act
 be answered with a given (even schema-violating) payload, with a CALLERROR, or not at
 all. It can close a charger's socket, stop and start again on the same port, and send
 its own CALLs (also for actions that do not exist) through the peer of a charger.
+
+Out of the box it answers every charger-initiated action of both versions the way a
+plain CSMS would: every id tag is Accepted (unless ``tag_status`` / ``id_tag_info`` /
+``start_tag_info`` say otherwise), StartTransaction hands out 1, 2, 3 ... as
+transactionId (``next_transaction_id``), DataTransfer answers ``data_transfer_status``
+and echoes the data, notifications get their empty answers::
+
+    csms.tag_status["BLOCKED-1"] = "Blocked"          # Authorize, Start, TransactionEvent
+    csms.start_tag_info["TAG-2"] = {"status": "Invalid"}  # only StartTransaction / TxEvent
+    csms.id_tag_info["KID-1"] = {"status": "Accepted", "parentIdTag": "FAMILY"}  # 1.6 wire
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import json
 import time
 import uuid
@@ -86,6 +97,23 @@ class RecordingCsms:
     handshakes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     server: Server | None = None
     port: int = 0
+    # -- how the CSMS answers the charger's own messages -------------------------------
+    # The status of every id tag no other table names (Authorize, StartTransaction,
+    # StopTransaction, TransactionEvent).
+    default_tag_status: str = "Accepted"
+    # id tag -> status, for both versions (upper/lower case as the charger sends it).
+    tag_status: dict[str, str] = field(default_factory=dict)
+    # id tag -> the whole idTagInfo (1.6) / idTokenInfo (2.0.1) as on the wire (camelCase);
+    # beats ``tag_status``.
+    id_tag_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # id tag -> the idTagInfo / idTokenInfo of StartTransaction.conf (1.6) and of the
+    # TransactionEvent response (2.0.1) only; Authorize still uses the tables above.
+    start_tag_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # 1.6 StartTransaction.conf transactionId: this one next, then +1 each time.
+    next_transaction_id: int = 1
+    # the transactionIds handed out, in order
+    transaction_ids: list[int] = field(default_factory=list)
+    data_transfer_status: str = "Accepted"
 
     @property
     def url(self) -> str:
@@ -96,6 +124,46 @@ class RecordingCsms:
 
     def hits(self, identity: str, action: str) -> list[Received]:
         return [r for r in self.received[identity] if r.action == action]
+
+    def payloads(self, identity: str, action: str) -> list[dict[str, Any]]:
+        """The snake_case payloads of every ``action`` the charger sent, in order."""
+        return [r.payload for r in self.hits(identity, action)]
+
+    def calls(self, identity: str) -> list[tuple[str, dict[str, Any]]]:
+        """(action, camelCase payload) of every CALL the charger sent, from the raw frames."""
+        found = []
+        for raw in self.frames[identity]:
+            frame = json.loads(raw)
+            if frame[0] == 2:
+                found.append((frame[2], frame[3]))
+        return found
+
+    def tag_info(self, id_tag: str | None, *, start: bool = False) -> dict[str, Any]:
+        """The idTagInfo / idTokenInfo this CSMS gives ``id_tag`` (a copy, wire form)."""
+        tag = id_tag or ""
+        if start and tag in self.start_tag_info:
+            return copy.deepcopy(self.start_tag_info[tag])
+        if tag in self.id_tag_info:
+            return copy.deepcopy(self.id_tag_info[tag])
+        return {"status": self.tag_status.get(tag, self.default_tag_status)}
+
+    def new_transaction_id(self) -> int:
+        transaction_id = self.next_transaction_id
+        self.next_transaction_id += 1
+        self.transaction_ids.append(transaction_id)
+        return transaction_id
+
+    async def wait_until(self, check: Any, timeout: float = 10) -> Any:
+        """Poll ``check()`` until it returns something truthy; that value."""
+
+        async def _poll() -> Any:
+            while True:
+                value = check()
+                if value:
+                    return value
+                await asyncio.sleep(0.02)
+
+        return await asyncio.wait_for(_poll(), timeout)
 
     async def wait_for(
         self, identity: str, action: str, count: int = 1, timeout: float = 10
@@ -221,6 +289,47 @@ class Csms16(_Recording, Cp16):
         self._note("StatusNotification", payload)
         return result16.StatusNotification()
 
+    @on("Authorize")
+    def authorize(self, **payload: Any) -> result16.Authorize:
+        self._note("Authorize", payload)
+        return result16.Authorize(id_tag_info=self.csms.tag_info(payload["id_tag"]))
+
+    @on("StartTransaction")
+    def start_transaction(self, **payload: Any) -> result16.StartTransaction:
+        self._note("StartTransaction", payload)
+        return result16.StartTransaction(
+            transaction_id=self.csms.new_transaction_id(),
+            id_tag_info=self.csms.tag_info(payload["id_tag"], start=True),
+        )
+
+    @on("StopTransaction")
+    def stop_transaction(self, **payload: Any) -> result16.StopTransaction:
+        self._note("StopTransaction", payload)
+        id_tag = payload.get("id_tag")
+        return result16.StopTransaction(id_tag_info=self.csms.tag_info(id_tag) if id_tag else None)
+
+    @on("MeterValues")
+    def meter_values(self, **payload: Any) -> result16.MeterValues:
+        self._note("MeterValues", payload)
+        return result16.MeterValues()
+
+    @on("DataTransfer")
+    def data_transfer(self, **payload: Any) -> result16.DataTransfer:
+        self._note("DataTransfer", payload)
+        return result16.DataTransfer(
+            status=self.csms.data_transfer_status, data=payload.get("data")
+        )
+
+    @on("DiagnosticsStatusNotification")
+    def diagnostics_status(self, **payload: Any) -> result16.DiagnosticsStatusNotification:
+        self._note("DiagnosticsStatusNotification", payload)
+        return result16.DiagnosticsStatusNotification()
+
+    @on("FirmwareStatusNotification")
+    def firmware_status(self, **payload: Any) -> result16.FirmwareStatusNotification:
+        self._note("FirmwareStatusNotification", payload)
+        return result16.FirmwareStatusNotification()
+
 
 class Csms201(_Recording, Cp201):
     @on("BootNotification")
@@ -239,3 +348,61 @@ class Csms201(_Recording, Cp201):
     def status(self, **payload: Any) -> result201.StatusNotification:
         self._note("StatusNotification", payload)
         return result201.StatusNotification()
+
+    @on("Authorize")
+    def authorize(self, **payload: Any) -> result201.Authorize:
+        self._note("Authorize", payload)
+        token = payload["id_token"]["id_token"]
+        return result201.Authorize(id_token_info=self.csms.tag_info(token))
+
+    @on("TransactionEvent")
+    def transaction_event(self, **payload: Any) -> result201.TransactionEvent:
+        self._note("TransactionEvent", payload)
+        token = payload.get("id_token")
+        if not token:
+            return result201.TransactionEvent()
+        # idTokenInfo answers every event that carries an idToken (E01/C15).
+        info = self.csms.tag_info(token["id_token"], start=payload["event_type"] != "Ended")
+        return result201.TransactionEvent(id_token_info=info)
+
+    @on("MeterValues")
+    def meter_values(self, **payload: Any) -> result201.MeterValues:
+        self._note("MeterValues", payload)
+        return result201.MeterValues()
+
+    @on("DataTransfer")
+    def data_transfer(self, **payload: Any) -> result201.DataTransfer:
+        self._note("DataTransfer", payload)
+        return result201.DataTransfer(
+            status=self.csms.data_transfer_status, data=payload.get("data")
+        )
+
+    @on("FirmwareStatusNotification")
+    def firmware_status(self, **payload: Any) -> result201.FirmwareStatusNotification:
+        self._note("FirmwareStatusNotification", payload)
+        return result201.FirmwareStatusNotification()
+
+    @on("LogStatusNotification")
+    def log_status(self, **payload: Any) -> result201.LogStatusNotification:
+        self._note("LogStatusNotification", payload)
+        return result201.LogStatusNotification()
+
+    @on("ReservationStatusUpdate")
+    def reservation_status(self, **payload: Any) -> result201.ReservationStatusUpdate:
+        self._note("ReservationStatusUpdate", payload)
+        return result201.ReservationStatusUpdate()
+
+    @on("SecurityEventNotification")
+    def security_event(self, **payload: Any) -> result201.SecurityEventNotification:
+        self._note("SecurityEventNotification", payload)
+        return result201.SecurityEventNotification()
+
+    @on("NotifyEvent")
+    def notify_event(self, **payload: Any) -> result201.NotifyEvent:
+        self._note("NotifyEvent", payload)
+        return result201.NotifyEvent()
+
+    @on("NotifyReport")
+    def notify_report(self, **payload: Any) -> result201.NotifyReport:
+        self._note("NotifyReport", payload)
+        return result201.NotifyReport()

@@ -7,7 +7,7 @@ dict) or raises a domain error (``InvalidRequest`` -> 400, ``Conflict`` -> 409).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from voltlab.errors import Conflict, InvalidRequest
@@ -73,7 +73,7 @@ async def _local_auth_list(station: Station, event: dict[str, Any]) -> dict[str,
                 entry["id_tag"],
                 IdTagInfo(
                     status=entry.get("status", "Accepted"),
-                    expiry_date=entry.get("expiry_date"),
+                    expiry_date=_utc(entry.get("expiry_date")),
                     parent_id_tag=entry.get("parent_id_tag"),
                 ),
             )
@@ -89,6 +89,15 @@ async def _local_auth_list(station: Station, event: dict[str, Any]) -> dict[str,
             }.get(status, "refused")
         )
     return {"status": "Accepted", "list_version": version, "entries_received": len(entries)}
+
+
+def _utc(value: datetime | str | None) -> datetime | None:
+    """An expiry as given (datetime or ISO text); one without a time zone is read as UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 async def _clear_local_auth_list(station: Station, event: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ocpp.charge_point import remove_nones
+from ocpp.exceptions import FormationViolationError as OcppFormationViolation
+from ocpp.exceptions import FormatViolationError as OcppFormatViolation
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import NotSupportedError as OcppNotSupported
+from ocpp.exceptions import OccurenceConstraintViolationError as OcppOccurenceViolation
+from ocpp.exceptions import OccurrenceConstraintViolationError as OcppOccurrenceViolation
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, MessageType
 
@@ -133,7 +137,27 @@ class RpcMixin:
                 description=f"{msg.action} is not supported by this charger",
                 details={"cause": f"{msg.action} is not supported by this charger"},
             )
-        return await super()._handle_call(msg)  # type: ignore[misc]
+        # ``ocpp`` validates the answer in an executor before sending it, which lets other
+        # tasks run: hold the follow-ups this CALL causes until the answer is out.
+        gate = asyncio.Event()
+        self.station.answering = gate
+        try:
+            return await super()._handle_call(msg)  # type: ignore[misc]
+        except (OcppFormatViolation, OcppOccurrenceViolation) as exc:
+            if self._ocpp_version != "1.6":
+                raise
+            # ``ocpp`` uses the 2.0.1 names on 1.6 too; OCPP-J 1.6 spells them (typos kept,
+            # errata §5) FormationViolation and OccurenceConstraintViolation.
+            renamed = (
+                OcppFormationViolation
+                if isinstance(exc, OcppFormatViolation)
+                else OcppOccurenceViolation
+            )
+            raise renamed(description=exc.description, details=exc.details) from exc
+        finally:
+            if self.station.answering is gate:
+                self.station.answering = None
+            gate.set()
 
 
 def _triggers_boot(msg: Any) -> bool:

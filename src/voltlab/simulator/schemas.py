@@ -35,7 +35,8 @@ def _validator(version: str, action: str, response: bool) -> Validator | None:
         return None
     schema = json.loads(path.read_text(encoding="utf-8"))
     schema.pop("$schema", None)  # fastjsonschema picks draft-04 rules for $schema-less input
-    return fastjsonschema.compile(schema)
+    # use_default=False: validation must not write schema defaults into our frames.
+    return fastjsonschema.compile(schema, use_default=False)
 
 
 def known_action(version: str, action: str) -> bool:

@@ -198,6 +198,9 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         self._tick_signal = asyncio.Event()
         self._last_status: dict[int, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Set while a CSMS CALL is being answered (``RpcMixin``): the follow-ups it causes
+        # wait for it, so the answer goes out first (e.g. TriggerMessage F06.FR.04, Reset).
+        self.answering: asyncio.Event | None = None
         self.adapter: Adapter | None = None
         self._ssl: ssl_module.SSLContext | None = None
 
@@ -358,6 +361,8 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
 
     # -- tasks the station owns --------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        if self.answering is not None:
+            coro = _after(self.answering, coro)
         task = asyncio.create_task(coro, name=f"{self.spec.identity}-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -380,6 +385,9 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         if self.online:
             self._outbox.append(("status", self.index_of(connector)))
             self._outbox_signal.set()
+
+    def _wire_status(self, connector: Connector) -> str:
+        return connector.status if self.spec.ocpp_version == "1.6" else connector.status_201
 
     def enqueue(self, action: str, payload: dict[str, Any], tx_key: str | None) -> None:
         message = QueuedMessage(action, payload, tx_key)
@@ -543,11 +551,12 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         # Queued transaction messages first, in order; then the present connector states.
         self._outbox.clear()
         self._outbox.extend(("tx", message.id) for message in self.queue)
+        # What the CSMS is told now; a change while these are sent queues its own status.
+        for index, connector in enumerate(self.connectors):
+            self._last_status[index] = self._wire_status(connector)
         for payload in adapter.status_payloads():
             with contextlib.suppress(CsmsFinding):
                 await adapter.send_call("StatusNotification", payload)
-        for index, connector in enumerate(self.connectors):
-            self._last_status[index] = connector.status
         self._outbox_signal.set()
         async with asyncio.TaskGroup() as group:
             group.create_task(self._sender(adapter))
@@ -585,15 +594,17 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                 self._outbox_signal.clear()
                 await self._outbox_signal.wait()
                 continue
+            if self.answering is not None:
+                await self.answering.wait()  # the answer to the CSMS's CALL goes first
+                continue
             kind, ref = self._outbox[0]
             if kind == "status":
                 self._outbox.popleft()
                 connector = self.connectors[ref]
-                if self._last_status.get(ref) == connector.status and connector.error_code == (
-                    "NoError"
-                ):
-                    continue
-                self._last_status[ref] = connector.status
+                status = self._wire_status(connector)
+                if self._last_status.get(ref) == status and connector.error_code == "NoError":
+                    continue  # e.g. Preparing -> Charging is Occupied -> Occupied on 2.0.1
+                self._last_status[ref] = status
                 with contextlib.suppress(CsmsFinding):
                     await adapter.send_call("StatusNotification", adapter.status_payload(connector))
                 continue
@@ -622,6 +633,13 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                         message.action,
                         f"{message.action} dropped after {message.attempts} attempts ({exc})",
                     )
+                    tx = self.transactions.get(message.tx_key or "")
+                    if (
+                        tx is not None
+                        and tx.ended
+                        and not any(m.tx_key == tx.key for m in self.queue)
+                    ):
+                        self.forget_transaction(tx)  # its last message is gone for good
                     return
                 await asyncio.sleep(self.settings.message_retry_interval_s * message.attempts)
                 continue
@@ -746,10 +764,11 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
     async def _send_triggered_meter(self, connector: Connector, message: str) -> None:
         meter = self.meter_of(connector)
         tx = self.transaction_on(connector)
-        if message == "TransactionEvent" and tx is not None:
-            _, payload = self.messages.tx_meter(self, tx, connector, meter, "Trigger")
-            payload["triggerReason"] = "Trigger"
-            self.enqueue("TransactionEvent", payload, tx.key)
+        if message == "TransactionEvent":
+            if tx is not None:  # an EVSE without a transaction has nothing to report
+                _, payload = self.messages.tx_meter(self, tx, connector, meter, "Trigger")
+                payload["triggerReason"] = "Trigger"
+                self.enqueue("TransactionEvent", payload, tx.key)
             return
         await self.send_safely(
             "MeterValues", self.messages.triggered_meter_values(self, connector, meter, tx)
@@ -819,3 +838,13 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         except SchemaViolation as exc:
             raise InvalidRequest(str(exc)) from exc
         return await adapter.exchange(action, payload)
+
+
+async def _after(gate: asyncio.Event, coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` once ``gate`` is set (the answer it follows has been sent)."""
+    try:
+        await gate.wait()
+    except asyncio.CancelledError:
+        coro.close()  # never started: no "was never awaited" warning
+        raise
+    return await coro

@@ -66,6 +66,9 @@ class Connector:
     pending_inoperative: bool = False  # ChangeAvailability Scheduled until the tx ends
     reservation_id: int | None = None
     transaction_key: str | None = None  # local key of the running transaction
+    # 2.0.1 TxStartPoint EVConnected: the transaction began with the cable, no tag yet;
+    # no energy flows until one is authorized (chargingState EVConnected).
+    awaiting_authorization: bool = False
 
     @property
     def status(self) -> str:
@@ -74,6 +77,8 @@ class Connector:
         if not self.operative and self.transaction_key is None:
             return "Unavailable"
         if self.transaction_key is not None:
+            if self.awaiting_authorization:
+                return "Preparing"
             if self.evse_suspended:
                 return "SuspendedEVSE"
             return "Charging" if self.ev_requesting and self.plugged else "SuspendedEV"
@@ -87,7 +92,12 @@ class Connector:
 
     @property
     def status_201(self) -> str:
-        return STATUS_201[self.status]
+        status = self.status
+        if status == "Preparing" and not self.plugged and self.transaction_key is None:
+            # 2.0.1 ConnectorStatus is about the connector: authorized, awaiting the cable,
+            # it is still free (no EV, no transaction).
+            return "Available"
+        return STATUS_201[status]
 
     @property
     def charging_state_201(self) -> str:
@@ -110,6 +120,7 @@ class Connector:
             "pending_inoperative": self.pending_inoperative,
             "reservation_id": self.reservation_id,
             "transaction_key": self.transaction_key,
+            "awaiting_authorization": self.awaiting_authorization,
         }
 
     def restore(self, data: dict[str, Any]) -> None:

@@ -95,11 +95,13 @@ class Ocpp16Adapter(RpcMixin, ChargePoint):
         self, id_tag: str, connector_id: int | None = None, charging_profile: Any = None
     ) -> result.RemoteStartTransaction:
         station = self.station
+        if station.boot_status != "Accepted":  # §4.2: no remote start while Pending
+            return result.RemoteStartTransaction(status="Rejected")
         if connector_id is not None:
             connector = self._connector(connector_id)
         else:
-            connector = next((c for c in station.connectors if c.available_for_transaction), None)
-        if connector is None or not connector.available_for_transaction:
+            connector = next((c for c in station.connectors if self._can_start(c, id_tag)), None)
+        if connector is None or not self._can_start(connector, id_tag):
             return result.RemoteStartTransaction(status="Rejected")
         if charging_profile is not None:
             profile = charging_profile  # TxProfile, installed once the transaction runs
@@ -111,10 +113,19 @@ class Ocpp16Adapter(RpcMixin, ChargePoint):
         )
         return result.RemoteStartTransaction(status="Accepted")
 
+    def _can_start(self, connector: Connector, id_tag: str) -> bool:
+        """Operative, not faulted, not busy (a transaction, or a tag awaiting its cable),
+        and not reserved for another id tag."""
+        return (
+            connector.available_for_transaction
+            and not connector.tag_presented
+            and not self.station.reserved_for_other(connector, id_tag)
+        )
+
     @on("RemoteStopTransaction")
     def on_remote_stop(self, transaction_id: int) -> result.RemoteStopTransaction:
         tx = self.station.find_transaction(transaction_id)
-        if tx is None:
+        if tx is None or self.station.boot_status != "Accepted":
             return result.RemoteStopTransaction(status="Rejected")
         self.station.spawn(self.station.stop_transaction(tx, "Remote"), "remote-stop")
         return result.RemoteStopTransaction(status="Accepted")
@@ -152,6 +163,17 @@ class Ocpp16Adapter(RpcMixin, ChargePoint):
                 return result.ChangeAvailability(status="Rejected")
             targets = [connector]
         status = self.station.change_availability(targets, type == "Operative")
+        if connector_id == 0 and status == "Accepted":
+            # Connector 0 is the Charge Point itself: its status changes too.
+            payload = {
+                "connectorId": 0,
+                "errorCode": "NoError",
+                "status": "Available" if type == "Operative" else "Unavailable",
+                "timestamp": _now(),
+            }
+            self.station.spawn(
+                self.station.send_safely("StatusNotification", payload), "status-connector-0"
+            )
         return result.ChangeAvailability(status=status)
 
     @on("TriggerMessage")

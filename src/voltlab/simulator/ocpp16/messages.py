@@ -51,7 +51,7 @@ def tx_started(
     payload: dict[str, Any] = {
         "connectorId": connector.connector_id,
         "idTag": tx.id_tag,
-        "meterStart": int(tx.meter_start_wh),
+        "meterStart": round(tx.meter_start_wh),  # Wh, rounded as the samples are
         "timestamp": isoformat(tx.started_at),
     }
     if tx.reservation_id is not None:
@@ -69,6 +69,13 @@ def tx_meter(
     }
 
 
+def tx_charging_state(
+    station: Station, tx: Transaction, connector: Connector
+) -> tuple[str, dict[str, Any]] | None:
+    """1.6 reports a change of charging state by StatusNotification alone."""
+    return None
+
+
 def tx_ended(
     station: Station,
     tx: Transaction,
@@ -79,7 +86,7 @@ def tx_ended(
 ) -> tuple[str, dict[str, Any]]:
     payload: dict[str, Any] = {
         "transactionId": None,
-        "meterStop": int(meter.energy_wh),
+        "meterStop": round(meter.energy_wh),
         "timestamp": isoformat(station.now()),
         "idTag": id_tag or tx.id_tag,
         "transactionData": [
@@ -106,10 +113,14 @@ def apply_answer(station: Station, item: QueuedMessage, answer: dict[str, Any]) 
     info = answer.get("idTagInfo")
     if item.action == "StartTransaction" and tx is not None:
         tx.csms_id = int(answer["transactionId"])
-    if info and tx is not None and tx.id_tag:
-        decision = station.learn(tx.id_tag, station.adapter_id_info(info))
+    # The idTagInfo is about the tag the message carried: a group member may have stopped.
+    id_tag = item.payload.get("idTag") or (tx.id_tag if tx is not None else None)
+    if info and tx is not None and id_tag:
+        decision = station.learn(id_tag, station.adapter_id_info(info))
         if item.action == "StartTransaction":
             tx.authorized = decision.accepted
+            if decision.info is not None and decision.info.parent_id_tag:
+                tx.parent_id_tag = decision.info.parent_id_tag  # the group, for stopping
             station.on_start_answer(tx, decision.status)
     if item.action == "StopTransaction" and tx is not None:
         station.forget_transaction(tx)

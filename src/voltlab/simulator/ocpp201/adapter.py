@@ -105,11 +105,13 @@ class Ocpp201Adapter(RpcMixin, ChargePoint):
         station = self.station
         if station.boot_status != "Accepted":
             return result.RequestStartTransaction(status="Rejected")
+        token = id_token["id_token"]
         if evse_id is not None:
             connector = self._evse(evse_id)
         else:
-            connector = next((c for c in station.connectors if c.available_for_transaction), None)
-        if connector is None or not connector.available_for_transaction:
+            connector = next((c for c in station.connectors if self._can_start(c, token)), None)
+        # F01.FR.21-24: Rejected when unavailable, faulted, occupied or reserved for another.
+        if connector is None or not self._can_start(connector, token):
             return result.RequestStartTransaction(status="Rejected")
         profile = None
         if charging_profile is not None:
@@ -118,11 +120,18 @@ class Ocpp201Adapter(RpcMixin, ChargePoint):
                 return result.RequestStartTransaction(status="Rejected")
         station.spawn(
             station.remote_start(
-                connector, id_token["id_token"], remote_start_id=remote_start_id, profile=profile
+                connector, token, remote_start_id=remote_start_id, profile=profile
             ),
             "remote-start",
         )
         return result.RequestStartTransaction(status="Accepted")
+
+    def _can_start(self, connector: Connector, id_token: str) -> bool:
+        return (
+            connector.available_for_transaction
+            and not connector.tag_presented
+            and not self.station.reserved_for_other(connector, id_token)
+        )
 
     @on("RequestStopTransaction")
     def on_request_stop(self, transaction_id: str, **_: Any) -> result.RequestStopTransaction:
@@ -134,6 +143,9 @@ class Ocpp201Adapter(RpcMixin, ChargePoint):
 
     @on("Reset")
     def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> result.Reset:
+        if evse_id is not None:
+            # Resetting one EVSE is not supported: the station answers Rejected (B11/B12).
+            return result.Reset(status="Rejected")
         busy = any(not t.ended for t in self.station.transactions.values())
         if type == "OnIdle" and busy:
             self.station.reset_when_idle = True
@@ -240,7 +252,17 @@ class Ocpp201Adapter(RpcMixin, ChargePoint):
         if evse_id is not None and self._evse(evse_id) is None:
             return result.TriggerMessage(status="Rejected")
         if requested_message == "BootNotification" and self.station.boot_status == "Accepted":
-            return result.TriggerMessage(status="Rejected")
+            return result.TriggerMessage(status="Rejected")  # F06.FR.17
+        if requested_message == "StatusNotification" and (
+            evse_id is None or (evse or {}).get("connector_id") is None
+        ):
+            return result.TriggerMessage(status="Rejected")  # F06.FR.12: names a connector
+        if requested_message == "TransactionEvent" and not any(
+            self.station.transaction_on(c) is not None
+            for c in self.station.connectors
+            if evse_id is None or c.evse_id == evse_id
+        ):
+            return result.TriggerMessage(status="Rejected")  # no transaction to report
         self.station.spawn(self.station.triggered(requested_message, evse_id), "trigger")
         return result.TriggerMessage(status="Accepted")
 

@@ -102,6 +102,15 @@ def tx_meter(
     return "TransactionEvent", payload
 
 
+def tx_charging_state(
+    station: Station, tx: Transaction, connector: Connector
+) -> tuple[str, dict[str, Any]] | None:
+    """Updated (ChargingStateChanged) when the chargingState differs from the last one sent."""
+    if connector.charging_state_201 == tx.charging_state:
+        return None
+    return "TransactionEvent", _base(station, tx, "Updated", "ChargingStateChanged", connector)
+
+
 def tx_authorized(
     station: Station, tx: Transaction, connector: Connector
 ) -> tuple[str, dict[str, Any]]:
@@ -124,7 +133,7 @@ def tx_ended(
     payload["transactionInfo"]["chargingState"] = "EVConnected" if connector.plugged else "Idle"
     if stopped != "Local":
         payload["transactionInfo"]["stoppedReason"] = stopped
-    if id_tag and id_tag != tx.id_tag:
+    if id_tag:  # the token that ended the authorization (StopAuthorized)
         payload["idToken"] = id_token(id_tag)
     measurands = tuple(station.config.get("SampledDataCtrlr.TxEndedMeasurands").split(","))
     payload["meterValue"] = _meter_value(station, meter, "Transaction.End", measurands)
@@ -138,10 +147,15 @@ def finalize(station: Station, item: QueuedMessage) -> dict[str, Any]:
 def apply_answer(station: Station, item: QueuedMessage, answer: dict[str, Any]) -> None:
     tx = station.transactions.get(item.tx_key or "")
     info = answer.get("idTokenInfo")
-    if info and tx is not None and tx.id_tag:
-        decision = station.learn(tx.id_tag, station.adapter_id_info(info))
-        if item.payload.get("eventType") == "Started" or "idToken" in item.payload:
+    # The idTokenInfo is about the token the event carried: a group member may have stopped.
+    token = (item.payload.get("idToken") or {}).get("idToken") or (tx.id_tag if tx else None)
+    if info and tx is not None and token:
+        decision = station.learn(token, station.adapter_id_info(info))
+        starting = token.upper() == (tx.id_tag or "").upper()
+        if starting and (item.payload.get("eventType") == "Started" or "idToken" in item.payload):
             tx.authorized = decision.accepted
+            if decision.info is not None and decision.info.parent_id_tag:
+                tx.parent_id_tag = decision.info.parent_id_tag  # the group, for stopping
             station.on_start_answer(tx, decision.status)
     if item.payload.get("eventType") == "Ended" and tx is not None:
         station.forget_transaction(tx)

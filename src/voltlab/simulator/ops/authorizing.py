@@ -128,21 +128,39 @@ class AuthorizingOps(StationBase):
         start once the cable is in (or remember it until the cable comes)."""
         target = connector or self.connector()
         tx = self.transaction_on(target)
+        decision: Decision | None = None
         if tx is not None and tx.id_tag is not None:
+            # The starting tag stops without Authorize; another tag must be authorized and
+            # share the transaction's group (parentIdTag / groupIdToken, case-insensitive).
             same = tx.id_tag.upper() == id_tag.upper()
             if not same:
                 decision = await self.authorize(id_tag)
                 group = decision.info.parent_id_tag if decision.info else None
-                same = decision.accepted and group is not None and group == tx.parent_id_tag
+                same = (
+                    decision.accepted
+                    and group is not None
+                    and tx.parent_id_tag is not None
+                    and group.upper() == tx.parent_id_tag.upper()
+                )
             if same:
                 await self.stop_transaction(tx, "Local", id_tag=id_tag)
                 return {"decision": "stop", "transaction_id": tx.public_id}
-        decision = await self.authorize(id_tag)
+        if decision is None:
+            decision = await self.authorize(id_tag)
         result: dict[str, Any] = {
             "status": decision.status,
             "source": decision.source,
             "reason": decision.reason,
         }
+        waiting = self.transaction_on(target)
+        if decision.accepted and waiting is not None and waiting.id_tag is None:
+            # the cable started it (2.0.1 TxStartPoint EVConnected): the tag authorizes it
+            parent = decision.info.parent_id_tag if decision.info else None
+            self.authorize_transaction(
+                waiting, id_tag, status=decision.status, parent_id_tag=parent
+            )
+            result["transaction_id"] = waiting.public_id
+            return result
         if not decision.accepted or target.transaction_key is not None:
             return result
         parent = decision.info.parent_id_tag if decision.info else None

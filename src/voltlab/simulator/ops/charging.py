@@ -73,7 +73,7 @@ class ChargingOps(StationBase):
             if self.settings.stop_on_ev_side_disconnect:
                 await self.stop_transaction(tx, "EVDisconnected")
             else:
-                self.notify_status(connector)  # SuspendedEV: the tx waits for the cable
+                self.charging_state_changed(connector)  # SuspendedEV: waits for the cable
         if self.settings.unlock_on_ev_side_disconnect or tx is None:
             connector.locked = False
         connector.finishing = False
@@ -95,14 +95,24 @@ class ChargingOps(StationBase):
     # -- EV ----------------------------------------------------------------------------
     def ev_requests_energy(self, connector: Connector) -> dict[str, Any]:
         connector.ev_requesting = True
-        self.notify_status(connector)
+        self.charging_state_changed(connector)
         self.wake_ticker()
         return self._connector_result(connector)
 
     def ev_stops_energy(self, connector: Connector) -> dict[str, Any]:
         connector.ev_requesting = False
-        self.notify_status(connector)
+        self.charging_state_changed(connector)
         return self._connector_result(connector)
+
+    def charging_state_changed(self, connector: Connector) -> None:
+        """StatusNotification, and on 2.0.1 a TransactionEvent Updated (ChargingStateChanged)
+        while a transaction runs: chargingState is reported when it changes (Part 2 E)."""
+        tx = self.transaction_on(connector)
+        if tx is not None and not tx.ended:
+            event = self.messages.tx_charging_state(self, tx, connector)
+            if event is not None:
+                self.enqueue(*event, tx.key)
+        self.notify_status(connector)
 
     def power_update(self, connector: Connector, power_w: float) -> dict[str, Any]:
         meter = self.meter_of(connector)
@@ -190,6 +200,7 @@ class ChargingOps(StationBase):
             connector.reservation_id = None
         connector.tag_presented = False
         connector.evse_suspended = False
+        connector.awaiting_authorization = id_tag is None  # 2.0.1 TxStartPoint EVConnected
         action, payload = self.messages.tx_started(self, tx, connector, meter, trigger)
         self.enqueue(action, payload, tx.key)
         self.notify_status(connector)
@@ -211,14 +222,31 @@ class ChargingOps(StationBase):
         self.enqueue(action, payload, tx.key)
         connector.transaction_key = None
         connector.evse_suspended = False
+        connector.awaiting_authorization = False
         connector.finishing = connector.plugged
         if connector.pending_inoperative:  # ChangeAvailability that was Scheduled
             connector.pending_inoperative = False
             connector.operative = False
-        self.profiles.clear_transaction(connector.connector_id)
+        self.profiles.clear_transaction(self._profile_slot(connector))
         self.notify_status(connector)
         self.changed()
         return tx
+
+    def authorize_transaction(
+        self, tx: Transaction, id_tag: str, *, status: str, parent_id_tag: str | None
+    ) -> None:
+        """A tag authorizes a transaction the cable started (2.0.1 E02): Updated with the
+        idToken (triggerReason Authorized), and energy may flow."""
+        connector = self.connector(tx.evse_id, tx.connector_id)
+        tx.id_tag = id_tag
+        tx.id_tag_status = status
+        tx.parent_id_tag = parent_id_tag
+        connector.awaiting_authorization = False
+        action, payload = self.messages.tx_authorized(self, tx, connector)
+        self.enqueue(action, payload, tx.key)
+        self.notify_status(connector)
+        self.changed()
+        self.wake_ticker()
 
     def on_start_answer(self, tx: Transaction, status: str) -> None:
         """A non-Accepted id tag in the start answer (1.6 errata §3.17, 2.0.1 C15)."""
@@ -228,9 +256,10 @@ class ChargingOps(StationBase):
         connector = self.connector(tx.evse_id, tx.connector_id)
         if self.settings.stop_on_invalid_id:
             self.spawn(self.stop_transaction(tx, "DeAuthorized"), "stop-invalid-id")
-        else:
+        elif self.settings.max_energy_on_invalid_id_wh is None:
             connector.evse_suspended = True
-            self.notify_status(connector)
+            self.charging_state_changed(connector)
+        # else: the meter suspends it once MaxEnergyOnInvalidId Wh are delivered (tick)
 
     # -- the meter -----------------------------------------------------------------------
     def tick(self, seconds: float) -> bool:
@@ -245,12 +274,15 @@ class ChargingOps(StationBase):
                 continue
             active = True
             limit = self.profiles.limit_w(
-                connector.connector_id, now, tx_start=tx.started_at, phases=meter.phases
+                self._profile_slot(connector), now, tx_start=tx.started_at, phases=meter.phases
             )
             if not tx.authorized and self.settings.max_energy_on_invalid_id_wh is not None:
                 used = meter.energy_wh - tx.meter_start_wh
-                if used >= self.settings.max_energy_on_invalid_id_wh:
+                if used >= self.settings.max_energy_on_invalid_id_wh and not (
+                    connector.evse_suspended
+                ):
                     connector.evse_suspended = True
+                    self.charging_state_changed(connector)
             charging = connector.status == "Charging"
             meter.power_w = meter.target_power(limit, charging=charging)
             meter.advance(seconds)
@@ -272,6 +304,10 @@ class ChargingOps(StationBase):
                 self.enqueue(action, payload, tx.key)
                 self.changed()
         return active
+
+    def _profile_slot(self, connector: Connector) -> int:
+        """Where charging profiles are installed: the connector on 1.6, the EVSE on 2.0.1."""
+        return connector.connector_id if self.spec.ocpp_version == "1.6" else connector.evse_id
 
     def _connector_result(self, connector: Connector) -> dict[str, Any]:
         tx = self.transaction_on(connector)

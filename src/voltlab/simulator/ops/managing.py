@@ -8,6 +8,7 @@ from typing import Any
 
 from voltlab.simulator.model.connector import Connector
 from voltlab.simulator.model.smart_charging import ChargingProfile
+from voltlab.simulator.model.transactions import Transaction
 from voltlab.simulator.ops.base import StationBase
 
 # Simulated durations of firmware and diagnostics steps (seconds).
@@ -36,14 +37,22 @@ class ManagingOps(StationBase):
         """Stop every transaction, then reboot: reconnect and boot again, keeping identity,
         configuration, local list and cache (they are durable)."""
         reason = {"Hard": "HardReset", "Soft": "SoftReset"}.get(kind, "ImmediateReset")
-        for tx in [t for t in self.transactions.values() if not t.ended]:
+        running = [t for t in self.transactions.values() if not t.ended]
+        for tx in running:
             await self.stop_transaction(tx, reason)  # type: ignore[attr-defined]
+        # 1.6 §5.14 / 2.0.1 B11-B12: the stop goes out before the reboot; unanswered (or
+        # offline) it stays queued and is sent after it.
+        for tx in running:
+            await self.confirmed(tx)
         for connector in self.connectors:
             connector.tag_presented = False
         self.boot_reason = "RemoteReset"
         await self.reboot()
 
     async def reboot(self) -> None:
+        raise NotImplementedError
+
+    async def confirmed(self, tx: Transaction) -> None:
         raise NotImplementedError
 
     # -- reservations ----------------------------------------------------------------------
@@ -69,7 +78,15 @@ class ManagingOps(StationBase):
         self.reservation_tags[reservation_id] = id_tag
         self.notify_status(connector)
         self.changed()
+        self.wake_ticker()  # the ticker expires reservations; idle, it would sleep through
         return "Accepted"
+
+    def reserved_for_other(self, connector: Connector, id_tag: str) -> bool:
+        """True when ``connector`` is reserved for another id tag than ``id_tag``."""
+        if connector.reservation_id is None:
+            return False
+        reserved_for = self.reservation_tags.get(connector.reservation_id) or ""
+        return bool(reserved_for) and reserved_for.upper() != id_tag.upper()
 
     def cancel_reservation(self, reservation_id: int) -> str:
         for connector in self.connectors:
