@@ -48,7 +48,15 @@ class ProxyMessageEvent(_Strict):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
-ConfigValue = str | int | float | bool | list[str]
+# 2.0.1 attribute values go up to 2500 characters (1.6 values to 500: checked per charger).
+ConfigText = Annotated[str, Field(max_length=2500)]
+ConfigValue = (
+    ConfigText
+    | int
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | bool
+    | Annotated[list[ConfigText], Field(max_length=100)]
+)
 
 
 class ConfigurationEvent(_Strict):

@@ -11,18 +11,27 @@ from pydantic import BaseModel
 from voltlab.commands.schemas import (
     AnyTarget,
     CommandRecord,
+    ConfigurationEvent,
     FanOutFailure,
     FanOutReport,
     FanOutResult,
+    LocalAuthListEvent,
     ProxyMessageEvent,
     QueuedCommand,
     event_type,
 )
 from voltlab.domain.errors import FieldInvalid
-from voltlab.errors import Conflict, NotFound, VoltlabError
+from voltlab.errors import Conflict, InvalidRequest, NotFound, VoltlabError
 from voltlab.ids import new_id, utcnow
 from voltlab.services import Services
-from voltlab.simulator.schemas import CHARGER_ACTIONS, SchemaViolation, known_action, validate
+from voltlab.simulator import RuntimeSnapshot
+from voltlab.simulator.schemas import (
+    CHARGER_ACTIONS,
+    SchemaViolation,
+    known_action,
+    validate,
+    wire_names,
+)
 from voltlab.storage.models import Charger
 from voltlab.storage.repositories import ChargerRepository, CommandRepository, LocationRepository
 
@@ -46,6 +55,11 @@ def _record(row: Charger, name: str, payload: dict[str, Any], status: str) -> di
     }
 
 
+def _squash(action: str) -> str:
+    """``boot_notification`` / ``BootNotification`` -> ``bootnotification``."""
+    return action.replace("_", "").lower()
+
+
 def _proxy_event(row: Charger, event: ProxyMessageEvent) -> ProxyMessageEvent:
     """The action and payload as they go on the wire, checked against the official schema
     of the charger's version (422 naming the violation)."""
@@ -55,12 +69,11 @@ def _proxy_event(row: Charger, event: ProxyMessageEvent) -> ProxyMessageEvent:
             ("event", "ocpp_version"),
             f"the charger speaks {version}, not {event.ocpp_version}",
         )
-    action = event.action
-    if "_" in action or action.islower():
-        action = "".join(part.capitalize() for part in action.split("_"))
     wire = "1.6" if version == "ocpp1.6" else "2.0.1"
-    if not known_action(wire, action):
-        raise FieldInvalid(("event", "action"), f"OCPP {wire} has no action {action!r}")
+    # Looked up by name, never by path: the action is user input.
+    action = wire_names(wire).get(_squash(event.action))
+    if action is None or not known_action(wire, action):
+        raise FieldInvalid(("event", "action"), f"OCPP {wire} has no action {event.action!r}")
     if action not in CHARGER_ACTIONS[wire]:
         raise FieldInvalid(("event", "action"), f"{action} is sent by the CSMS, not by a charger")
     payload = snake_to_camel_case(event.payload)
@@ -69,6 +82,60 @@ def _proxy_event(row: Charger, event: ProxyMessageEvent) -> ProxyMessageEvent:
     except SchemaViolation as exc:
         raise FieldInvalid(("event", "payload"), str(exc)) from exc
     return ProxyMessageEvent(action=action, ocpp_version=version, payload=payload)
+
+
+# What each version can carry: 1.6 IdToken is CiString20 and a configuration value
+# CiString500; 2.0.1 IdToken.idToken is 36 characters and an attribute value 2500. A longer
+# one would make the charger send (or answer) frames that fail the official schema.
+_ID_TAG_MAX = {"OCPP1.6": 20, "OCPP2.0.1": 36}
+_CONFIG_VALUE_MAX = {"OCPP1.6": 500, "OCPP2.0.1": 2500}
+
+
+def _misfit(row: Charger, runtime: RuntimeSnapshot, event: BaseModel) -> str | None:
+    """Why ``event`` cannot run on this charger (its model, its OCPP version), or None."""
+    return _connector_error(row, runtime, event) or _version_error(row, event)
+
+
+def _connector_error(row: Charger, runtime: RuntimeSnapshot, event: BaseModel) -> str | None:
+    """Why the connector the event names does not exist on the charger, or None.
+
+    The same defaults as the station's lookup: evse_id 1, connector_id 1, and on 1.6
+    (no EVSE level) connector n alone means EVSE n.
+    """
+    evse_id = getattr(event, "evse_id", None)
+    connector_id = getattr(event, "connector_id", None)
+    if evse_id is None and connector_id is None:
+        return None
+    connectors = runtime.connectors
+    evse = 1 if evse_id is None else evse_id
+    conn = 1 if connector_id is None else connector_id
+    if row.ocpp_version == "OCPP1.6" and evse_id is None:
+        evse = conn
+    if any(c["evse_id"] == evse and c["connector_id"] == conn for c in connectors):
+        return None
+    return (
+        f"the charger has no connector evse_id={evse}, connector_id={conn} "
+        f"(it has {len(connectors)})"
+    )
+
+
+def _version_error(row: Charger, event: BaseModel) -> str | None:
+    version = row.ocpp_version
+    tags: list[tuple[str, str | None]] = [("id_tag", getattr(event, "id_tag", None))]
+    if isinstance(event, LocalAuthListEvent):
+        for entry in event.entries:
+            tags += [("id_tag", entry.id_tag), ("parent_id_tag", entry.parent_id_tag)]
+    limit = _ID_TAG_MAX.get(version, 36)
+    for field, tag in tags:
+        if tag is not None and len(tag) > limit:
+            return f"{field} {tag!r} is longer than the {limit} characters {version} allows"
+    if isinstance(event, ConfigurationEvent):
+        limit = _CONFIG_VALUE_MAX.get(version, 2500)
+        for key, value in event.configuration.items():
+            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            if len(text) > limit:
+                return f"the value of {key} is longer than the {limit} characters {version} allows"
+    return None
 
 
 async def run_single(
@@ -81,8 +148,12 @@ async def run_single(
         raise NotFound(f"charger {charger_id} not found")
     if isinstance(event, ProxyMessageEvent):
         event = _proxy_event(row, event)
-    if services.fleet.runtime(row.id).state != "running":
+    runtime = services.fleet.runtime(row.id)
+    if runtime.state != "running":
         raise Conflict(f"charger {row.identity} is stopped; start it with start-charger first")
+    misfit = _misfit(row, runtime, event)
+    if misfit is not None:
+        raise InvalidRequest(f"charger {row.identity}: {misfit}")
     payload = event.model_dump(mode="json", exclude_none=True)
     record = _record(row, name, payload, "running")
     await services.commands.insert([record])
@@ -140,10 +211,17 @@ async def fan_out(
     payload = event.model_dump(mode="json", exclude_none=True)
     runnable: list[tuple[Charger, dict[str, Any]]] = []
     for row in rows:
-        if services.fleet.runtime(row.id).state != "running":
+        runtime = services.fleet.runtime(row.id)
+        if runtime.state != "running":
             failed.append(
                 FanOutFailure(charger_id=row.id, identity=row.identity, error="runtime is stopped")
             )
+            continue
+        misfit = _misfit(row, runtime, event)
+        if misfit is not None:
+            if target.charger_id is not None:  # one charger: the request itself is wrong
+                raise InvalidRequest(f"charger {row.identity}: {misfit}")
+            failed.append(FanOutFailure(charger_id=row.id, identity=row.identity, error=misfit))
             continue
         runnable.append((row, _record(row, name, payload, "queued")))
     await services.commands.insert([record for _, record in runnable])

@@ -172,6 +172,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         self.reservation_tags: dict[int, str] = {}
         self._pending_tags: dict[int, str] = {}
         self._pending_remote: dict[int, int] = {}
+        self._pending_profiles: dict[int, ChargingProfile] = {}
         if state:
             self._restore(state)
         self._apply_settings()
@@ -718,18 +719,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                 self.set_charging_profile(self._outlet_id(connector), profile)
             del tx
             return
-        index = self.index_of(connector)
-        connector.tag_presented = True
-        self._pending_tags[index] = id_tag
-        if remote_start_id is not None:
-            self._pending_remote[index] = remote_start_id
-        self.notify_status(connector)
-        await asyncio.sleep(self.settings.connection_timeout_s)
-        if connector.tag_presented and not connector.plugged:  # ConnectionTimeOut
-            connector.tag_presented = False
-            self._pending_tags.pop(index, None)
-            self._pending_remote.pop(index, None)
-            self.notify_status(connector)
+        self.await_cable(connector, id_tag, remote_start_id=remote_start_id, profile=profile)
 
     async def triggered(self, message: str, connector_id: int | None) -> None:
         adapter = self.adapter

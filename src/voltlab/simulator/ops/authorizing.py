@@ -170,9 +170,7 @@ class AuthorizingOps(StationBase):
             )
             result["transaction_id"] = tx.public_id
         else:
-            target.tag_presented = True
-            self._pending_tags[self.index_of(target)] = id_tag
-            self.notify_status(target)
+            self.await_cable(target, id_tag)
         return result
 
     # -- list and cache (the REST command and the CSMS's message share these) ---------

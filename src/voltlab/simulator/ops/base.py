@@ -12,7 +12,7 @@ from voltlab.simulator.configuration import ConfigStore
 from voltlab.simulator.model.authorization import AuthorizationCache, LocalAuthList
 from voltlab.simulator.model.connector import Connector
 from voltlab.simulator.model.meter import Meter
-from voltlab.simulator.model.smart_charging import ProfileStore
+from voltlab.simulator.model.smart_charging import ChargingProfile, ProfileStore
 from voltlab.simulator.model.transactions import Transaction, TransactionQueue
 from voltlab.simulator.settings_view import StationSettings
 from voltlab.simulator.spec import StationSpec
@@ -39,6 +39,7 @@ class StationBase:
     messages: Any  # ocpp16.messages or ocpp201.messages: the version's payload builders
     _pending_tags: dict[int, str]  # connector index -> tag presented before the cable
     _pending_remote: dict[int, int]  # connector index -> remoteStartId awaiting the cable
+    _pending_profiles: dict[int, ChargingProfile]  # index -> TxProfile from RemoteStart
     boot_reason: str
     firmware_status: str
     diagnostics_status: str
@@ -70,6 +71,22 @@ class StationBase:
         raise NotImplementedError
 
     def now(self) -> datetime:
+        raise NotImplementedError
+
+    def await_cable(
+        self,
+        connector: Connector,
+        id_tag: str,
+        *,
+        remote_start_id: int | None = None,
+        profile: ChargingProfile | None = None,
+    ) -> None:
+        raise NotImplementedError
+
+    def set_charging_profile(self, connector_id: int, profile: ChargingProfile) -> str:
+        raise NotImplementedError
+
+    def _outlet_id(self, connector: Connector) -> int:
         raise NotImplementedError
 
     def _starts_on(self, point: str) -> bool:

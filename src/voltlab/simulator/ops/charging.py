@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
 
 from voltlab.errors import Conflict, InvalidRequest
 from voltlab.simulator.model.connector import FAULTS, Connector
+from voltlab.simulator.model.smart_charging import ChargingProfile
 from voltlab.simulator.model.transactions import Transaction
 from voltlab.simulator.ops.base import StationBase
 
@@ -56,11 +58,45 @@ class ChargingOps(StationBase):
             index = self.index_of(connector)
             tag = self._pending_tags.pop(index, None)
             remote_start_id = self._pending_remote.pop(index, None)
+            profile = self._pending_profiles.pop(index, None)
             trigger = "CablePluggedIn" if tag is None else "Authorized"
             await self.start_transaction(
                 connector, tag, trigger=trigger, remote_start_id=remote_start_id
             )
+            if profile is not None:  # the TxProfile that came with RemoteStart
+                self.set_charging_profile(self._outlet_id(connector), profile)
         return self._connector_result(connector)
+
+    def await_cable(
+        self,
+        connector: Connector,
+        id_tag: str,
+        *,
+        remote_start_id: int | None = None,
+        profile: ChargingProfile | None = None,
+    ) -> None:
+        """A tag was accepted before the cable: wait ConnectionTimeOut for it (Preparing),
+        then give up and go back to Available (OCPP 1.6 §4.9)."""
+        index = self.index_of(connector)
+        connector.tag_presented = True
+        self._pending_tags[index] = id_tag
+        if remote_start_id is not None:
+            self._pending_remote[index] = remote_start_id
+        if profile is not None:
+            self._pending_profiles[index] = profile
+        self.notify_status(connector)
+        self.spawn(self._cable_timeout(connector, id_tag), "connection-timeout")
+
+    async def _cable_timeout(self, connector: Connector, id_tag: str) -> None:
+        await asyncio.sleep(self.settings.connection_timeout_s)
+        index = self.index_of(connector)
+        if connector.plugged or self._pending_tags.get(index) != id_tag:
+            return
+        connector.tag_presented = False
+        self._pending_tags.pop(index, None)
+        self._pending_remote.pop(index, None)
+        self._pending_profiles.pop(index, None)
+        self.notify_status(connector)
 
     async def unplug(self, connector: Connector) -> dict[str, Any]:
         if not connector.plugged:
