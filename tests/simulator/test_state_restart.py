@@ -116,7 +116,7 @@ async def test_a_charging_session_resumes_after_voltlab_restarts(
         session = await _command_result(client, queued["command"]["id"])
         transaction_id = session["transaction_id"]
         assert transaction_id is not None
-        await eventually(lambda: len(periodic(csms, identity)) >= 2, timeout=6)
+        await eventually(lambda: len(periodic(csms, identity)) >= 2, timeout=15)
         before = len(periodic(csms, identity))
 
     # voltlab is gone, and with it the socket; the CSMS saw no end of the transaction.
@@ -127,7 +127,7 @@ async def test_a_charging_session_resumes_after_voltlab_restarts(
 
     async with serving(settings) as client:
         await csms.wait_for(identity, "BootNotification", count=2)
-        await eventually(lambda: len(periodic(csms, identity)) >= before + 2, timeout=8)
+        await eventually(lambda: len(periodic(csms, identity)) >= before + 2, timeout=15)
 
         transactions = (await _ok(await client.get(f"/ocpp/chargers/{charger_id}/transactions")))[
             "data"
@@ -203,7 +203,7 @@ async def test_messages_queued_offline_are_sent_by_the_station_that_restarts_fro
     restarted = Station(spec, ListSink(), FAST_METER, state=state)
     task = asyncio.create_task(restarted.run())
     try:
-        await eventually(lambda: restarted.online and not restarted.queue, timeout=5)
+        await eventually(lambda: restarted.online and not restarted.queue, timeout=15)
         assert restarted.local_list.version == 1
         assert restarted.transactions == {}
         (summary,) = restarted.transactions_view()

@@ -80,6 +80,10 @@ async def _local_auth_list(station: Station, event: dict[str, Any]) -> dict[str,
         )
     status = station.send_local_list(version, update_type, entries)
     if status != "Accepted":
+        if not station.settings.auth.local_list_enabled:
+            raise InvalidRequest(
+                "the local list is disabled (LocalAuthListEnabled / LocalAuthListCtrlr.Enabled)"
+            )
         raise InvalidRequest(
             f"the charger answered {status}: "
             + {

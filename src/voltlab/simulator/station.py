@@ -197,7 +197,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         self._outbox: deque[tuple[str, int]] = deque()
         self._outbox_signal = asyncio.Event()
         self._tick_signal = asyncio.Event()
-        self._last_status: dict[int, str] = {}
+        self._last_status: dict[int, tuple[str, str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         # Set while a CSMS CALL is being answered (``RpcMixin``): the follow-ups it causes
         # wait for it, so the answer goes out first (e.g. TriggerMessage F06.FR.04, Reset).
@@ -554,7 +554,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         self._outbox.extend(("tx", message.id) for message in self.queue)
         # What the CSMS is told now; a change while these are sent queues its own status.
         for index, connector in enumerate(self.connectors):
-            self._last_status[index] = self._wire_status(connector)
+            self._last_status[index] = (self._wire_status(connector), connector.error_code)
         for payload in adapter.status_payloads():
             with contextlib.suppress(CsmsFinding):
                 await adapter.send_call("StatusNotification", payload)
@@ -602,8 +602,9 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
             if kind == "status":
                 self._outbox.popleft()
                 connector = self.connectors[ref]
-                status = self._wire_status(connector)
-                if self._last_status.get(ref) == status and connector.error_code == "NoError":
+                # (status, error code): a warning that clears is a change too.
+                status = (self._wire_status(connector), connector.error_code)
+                if self._last_status.get(ref) == status:
                     continue  # e.g. Preparing -> Charging is Occupied -> Occupied on 2.0.1
                 self._last_status[ref] = status
                 with contextlib.suppress(CsmsFinding):
@@ -616,6 +617,12 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
             await self._deliver(adapter, head)
             self._outbox.popleft()
 
+    def _forget_if_done(self, message: QueuedMessage) -> None:
+        """An ended transaction whose last message is gone for good goes to history."""
+        tx = self.transactions.get(message.tx_key or "")
+        if tx is not None and tx.ended and not any(m.tx_key == tx.key for m in self.queue):
+            self.forget_transaction(tx)
+
     async def _deliver(self, adapter: Adapter, message: QueuedMessage) -> None:
         """Send the head of the transaction queue, retrying as the configuration says."""
         if self._store is not None:
@@ -625,6 +632,16 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
             payload = self.messages.finalize(self, message)
             try:
                 answer = await adapter.send_call(message.action, payload)
+            except SchemaViolation as exc:
+                # Our own message is invalid (e.g. restored from an older version): sending
+                # it can never succeed, so drop it rather than retry for ever.
+                self.queue.pop()
+                self.changed()
+                log.error(
+                    "station %s dropped an invalid %s: %s", self.spec.identity, message.action, exc
+                )
+                self._forget_if_done(message)
+                return
             except CsmsFinding as exc:
                 message.attempts += 1
                 self.changed()
@@ -634,13 +651,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                         message.action,
                         f"{message.action} dropped after {message.attempts} attempts ({exc})",
                     )
-                    tx = self.transactions.get(message.tx_key or "")
-                    if (
-                        tx is not None
-                        and tx.ended
-                        and not any(m.tx_key == tx.key for m in self.queue)
-                    ):
-                        self.forget_transaction(tx)  # its last message is gone for good
+                    self._forget_if_done(message)
                     return
                 await asyncio.sleep(self.settings.message_retry_interval_s * message.attempts)
                 continue

@@ -100,8 +100,12 @@ class StationBase:
         """The connector a command names; 1.6 has no EVSEs, so there connector n is EVSE n."""
         evse = 1 if evse_id is None else evse_id
         conn = 1 if connector_id is None else connector_id
-        if self.spec.ocpp_version == "1.6" and evse_id is None and connector_id is not None:
-            evse = connector_id
+        if self.spec.ocpp_version == "1.6":
+            # 1.6 has no EVSE level: connector n is shown as EVSE n, so either names it.
+            if evse_id is None and connector_id is not None:
+                evse = connector_id
+            elif connector_id is None and evse_id is not None:
+                conn = evse_id
         for connector in self.connectors:
             if connector.evse_id == evse and connector.connector_id == conn:
                 return connector
