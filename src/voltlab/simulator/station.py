@@ -173,6 +173,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         self._pending_tags: dict[int, str] = {}
         self._pending_remote: dict[int, int] = {}
         self._pending_profiles: dict[int, ChargingProfile] = {}
+        self._cold: dict[str, Any] | None = None
         if state:
             self._restore(state)
         self._apply_settings()
@@ -207,22 +208,30 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
 
     # -- durable state ---------------------------------------------------------------
     def durable(self) -> dict[str, Any]:
-        """Everything that must survive a restart of voltlab, JSON-ready."""
+        """Everything that must survive a restart of voltlab, JSON-ready.
+
+        The cold parts (configuration, local list, cache, profiles, ...) are rebuilt only
+        after they changed; a meter sample re-serializes just the hot ones.
+        """
+        if self._cold is None:
+            self._cold = {
+                "config": self.config.overrides,
+                "local_list": self.local_list.to_dict(),
+                "cache": self.cache.to_dict(),
+                "profiles": self.profiles.to_dict(),
+                "history": self.history,
+                "reservations": {
+                    str(rid): {"expiry": isoformat(at), "id_tag": self.reservation_tags.get(rid)}
+                    for rid, at in self.reservation_expiry.items()
+                },
+                "decisions": self.decisions,
+            }
         return {
-            "config": dict(self.config.overrides),
-            "local_list": self.local_list.to_dict(),
-            "cache": self.cache.to_dict(),
-            "profiles": self.profiles.to_dict(),
+            **self._cold,
             "connectors": [c.to_dict() for c in self.connectors],
             "meters": [m.to_dict() for m in self.meters],
             "transactions": [t.to_dict() for t in self.transactions.values()],
-            "history": self.history,
             "queue": self.queue.to_list(),
-            "reservations": {
-                str(rid): {"expiry": isoformat(at), "id_tag": self.reservation_tags.get(rid)}
-                for rid, at in self.reservation_expiry.items()
-            },
-            "decisions": self.decisions,
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -260,7 +269,10 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         self.heartbeat_interval_s = self.settings.heartbeat_interval_s
         self.local_list.max_length = self.settings.local_list_max_length
 
-    def changed(self) -> None:
+    def changed(self, *, hot: bool = False) -> None:
+        """Durable state changed; ``hot`` = only connectors, meters, transactions, queue."""
+        if not hot:
+            self._cold = None
         if self._store is not None:
             self._store.mark(self.spec.charger_id, self.spec.org_id, self.durable)
 
@@ -395,7 +407,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         self.queue.push(message)
         self._outbox.append(("tx", message.id))
         self._outbox_signal.set()
-        self.changed()
+        self.changed(hot=True)
 
     def forget_transaction(self, tx: Transaction) -> None:
         """The transaction's last message was delivered: keep a summary only."""
@@ -636,7 +648,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                 # Our own message is invalid (e.g. restored from an older version): sending
                 # it can never succeed, so drop it rather than retry for ever.
                 self.queue.pop()
-                self.changed()
+                self.changed(hot=True)
                 log.error(
                     "station %s dropped an invalid %s: %s", self.spec.identity, message.action, exc
                 )
@@ -644,7 +656,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                 return
             except CsmsFinding as exc:
                 message.attempts += 1
-                self.changed()
+                self.changed(hot=True)
                 if message.attempts >= max(1, self.settings.message_attempts):
                     self.queue.pop()
                     self.record_finding(
@@ -657,7 +669,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                 continue
             self.queue.pop()
             self.messages.apply_answer(self, message, answer)
-            self.changed()
+            self.changed(hot=True)
             return
 
     async def _heartbeats(self, adapter: Adapter) -> None:
@@ -698,9 +710,9 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         its transactionId is known. Offline, the start stays queued and this returns."""
         deadline = time.monotonic() + self.options.response_timeout_s
         while self.online and time.monotonic() < deadline:
-            if not any(m.tx_key == tx.key for m in self.queue):
+            if not any(m.tx_key == tx.key and _is_start(m) for m in self.queue):
                 return
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.02)
 
     # -- operations that need the socket -------------------------------------------------
     async def reboot(self) -> None:
@@ -849,3 +861,7 @@ async def _after(gate: asyncio.Event, coro: Coroutine[Any, Any, Any]) -> Any:
         coro.close()  # never started: no "was never awaited" warning
         raise
     return await coro
+
+
+def _is_start(message: QueuedMessage) -> bool:
+    return message.action == "StartTransaction" or message.payload.get("eventType") == "Started"

@@ -118,16 +118,18 @@ class StationStateStore:
 
 
 async def _upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One executemany of a single-row upsert: compiled once and cached, unlike a
+    500-row VALUES statement that SQLAlchemy would build anew for every batch."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        statement = insert(StationState).values(chunk)
-        statement = statement.on_conflict_do_update(
-            index_elements=[StationState.charger_id],
-            set_={"data": statement.excluded.data, "updated_at": statement.excluded.updated_at},
-        )
-        await session.execute(statement)
+    table = StationState.__table__
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.charger_id],
+        set_={"data": statement.excluded.data, "updated_at": statement.excluded.updated_at},
+    )
+    connection = await session.connection()
+    await connection.execute(statement, rows)

@@ -48,7 +48,7 @@ class StationBase:
     def online(self) -> bool:
         raise NotImplementedError
 
-    def changed(self) -> None:
+    def changed(self, *, hot: bool = False) -> None:
         """Durable state changed: the store writes it soon, in a batch."""
         raise NotImplementedError
 

@@ -338,7 +338,7 @@ class ChargingOps(StationBase):
                     self, tx, connector, meter, "Sample.Periodic"
                 )
                 self.enqueue(action, payload, tx.key)
-                self.changed()
+                self.changed(hot=True)
         return active
 
     def _profile_slot(self, connector: Connector) -> int:
