@@ -708,9 +708,16 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
     async def confirmed(self, tx: Transaction) -> None:
         """Wait (bounded) until the CSMS answered the start of ``tx`` - on 1.6 that is when
         its transactionId is known. Offline, the start stays queued and this returns."""
+        await self._drained(lambda m: m.tx_key == tx.key and _is_start(m))
+
+    async def delivered(self, tx: Transaction) -> None:
+        """Wait (bounded) until every queued message of ``tx`` was answered."""
+        await self._drained(lambda m: m.tx_key == tx.key)
+
+    async def _drained(self, pending: Callable[[QueuedMessage], bool]) -> None:
         deadline = time.monotonic() + self.options.response_timeout_s
         while self.online and time.monotonic() < deadline:
-            if not any(m.tx_key == tx.key and _is_start(m) for m in self.queue):
+            if not any(pending(m) for m in self.queue):
                 return
             await asyncio.sleep(0.02)
 

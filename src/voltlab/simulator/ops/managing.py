@@ -43,7 +43,7 @@ class ManagingOps(StationBase):
         # 1.6 §5.14 / 2.0.1 B11-B12: the stop goes out before the reboot; unanswered (or
         # offline) it stays queued and is sent after it.
         for tx in running:
-            await self.confirmed(tx)
+            await self.delivered(tx)
         for connector in self.connectors:
             connector.tag_presented = False
         self.boot_reason = "RemoteReset"
@@ -52,7 +52,7 @@ class ManagingOps(StationBase):
     async def reboot(self) -> None:
         raise NotImplementedError
 
-    async def confirmed(self, tx: Transaction) -> None:
+    async def delivered(self, tx: Transaction) -> None:
         raise NotImplementedError
 
     # -- reservations ----------------------------------------------------------------------
