@@ -204,6 +204,8 @@ class Ocpp16Adapter(RpcMixin, ChargePoint):
             )
             for item in local_authorization_list or []
         ]
+        if len(entries) > self.station.config.get_int("SendLocalListMaxLength"):
+            return result.SendLocalList(status="Failed")
         status = self.station.send_local_list(list_version, update_type, entries)
         return result.SendLocalList(status=status)
 
@@ -318,7 +320,9 @@ class Ocpp16Adapter(RpcMixin, ChargePoint):
     ) -> result.UpdateFirmware:
         self.station.spawn(
             self.station.run_firmware_update(
-                ["Downloading", "Downloaded", "Installing", "Installed"], self._firmware_status
+                ["Downloading", "Downloaded", "Installing", "Installed"],
+                self._firmware_status,
+                retrieve_at=_time(retrieve_date),
             ),
             "firmware",
         )

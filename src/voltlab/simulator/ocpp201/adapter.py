@@ -282,6 +282,8 @@ class Ocpp201Adapter(RpcMixin, ChargePoint):
             )
             for item in local_authorization_list or []
         ]
+        if len(entries) > self.station.config.get_int("LocalAuthListCtrlr.ItemsPerMessage"):
+            return result.SendLocalList(status="Failed")
         status = self.station.send_local_list(version_number, update_type, entries)
         return result.SendLocalList(status=status)
 
@@ -400,7 +402,9 @@ class Ocpp201Adapter(RpcMixin, ChargePoint):
 
         self.station.spawn(
             self.station.run_firmware_update(
-                ["Downloading", "Downloaded", "Installing", "Installed"], notify
+                ["Downloading", "Downloaded", "Installing", "Installed"],
+                notify,
+                retrieve_at=_time(firmware.get("retrieve_date_time")),
             ),
             "firmware",
         )

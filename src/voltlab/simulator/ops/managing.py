@@ -13,6 +13,8 @@ from voltlab.simulator.ops.base import StationBase
 
 # Simulated durations of firmware and diagnostics steps (seconds).
 STEP_S = 0.2
+# A retrieve date further out than this starts the download then (a simulator bound).
+MAX_RETRIEVE_WAIT_S = 7 * 86_400
 
 
 class ManagingOps(StationBase):
@@ -140,7 +142,14 @@ class ManagingOps(StationBase):
         return connector.connector_id if self.spec.ocpp_version == "1.6" else connector.evse_id
 
     # -- firmware and diagnostics (simulated uploads/downloads) --------------------------
-    async def run_firmware_update(self, statuses: list[str], notify: Any) -> None:
+    async def run_firmware_update(
+        self, statuses: list[str], notify: Any, *, retrieve_at: datetime | None = None
+    ) -> None:
+        """Download from ``retrieve_at`` on (1.6 retrieveDate / 2.0.1 retrieveDateTime)."""
+        if retrieve_at is not None:
+            wait = (retrieve_at - self.now()).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(min(wait, MAX_RETRIEVE_WAIT_S))
         for status in statuses:
             await asyncio.sleep(STEP_S)
             self.firmware_status = status
