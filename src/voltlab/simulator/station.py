@@ -197,6 +197,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         self._id_prefix = f"{int(time.time() * 1000):x}"
         self._outbox: deque[tuple[str, int]] = deque()
         self._outbox_signal = asyncio.Event()
+        self._queue_popped = asyncio.Event()
         self._tick_signal = asyncio.Event()
         self._last_status: dict[int, tuple[str, str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -647,7 +648,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
             except SchemaViolation as exc:
                 # Our own message is invalid (e.g. restored from an older version): sending
                 # it can never succeed, so drop it rather than retry for ever.
-                self.queue.pop()
+                self._popped()
                 self.changed(hot=True)
                 log.error(
                     "station %s dropped an invalid %s: %s", self.spec.identity, message.action, exc
@@ -658,7 +659,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                 message.attempts += 1
                 self.changed(hot=True)
                 if message.attempts >= max(1, self.settings.message_attempts):
-                    self.queue.pop()
+                    self._popped()
                     self.record_finding(
                         message.action,
                         f"{message.action} dropped after {message.attempts} attempts ({exc})",
@@ -667,7 +668,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                     return
                 await asyncio.sleep(self.settings.message_retry_interval_s * message.attempts)
                 continue
-            self.queue.pop()
+            self._popped()
             self.messages.apply_answer(self, message, answer)
             self.changed(hot=True)
             return
@@ -716,10 +717,20 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
 
     async def _drained(self, pending: Callable[[QueuedMessage], bool]) -> None:
         deadline = time.monotonic() + self.options.response_timeout_s
-        while self.online and time.monotonic() < deadline:
-            if not any(pending(m) for m in self.queue):
+        while self.online and any(pending(m) for m in self.queue):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 return
-            await asyncio.sleep(0.02)
+            # Woken when the queue's head is delivered or dropped, not by polling.
+            signal = self._queue_popped
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, 1.0)):
+                    await signal.wait()
+
+    def _popped(self) -> None:
+        self.queue.pop()
+        self._queue_popped.set()
+        self._queue_popped = asyncio.Event()
 
     # -- operations that need the socket -------------------------------------------------
     async def reboot(self) -> None:

@@ -32,7 +32,8 @@ class StationStateStore:
         self._dirty: dict[str, tuple[str, Snapshot]] = {}
         self._writing: dict[str, tuple[str, Snapshot]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._flushed = asyncio.Event()
+        # charger id -> futures of stations waiting until its state is written
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self.writes = 0
 
     async def load_many(self, charger_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -55,10 +56,13 @@ class StationStateStore:
         """Return once this charger's latest marked state is in the database.
 
         Stations await this before sending a transaction message, so a message the CSMS
-        has seen is never missing from the store after a crash (kill -9).
+        has seen is never missing from the store after a crash (kill -9). One future per
+        waiter: a write wakes only the stations it wrote.
         """
         while charger_id in self._dirty or charger_id in self._writing:
-            await self._flushed.wait()
+            future = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(charger_id, []).append(future)
+            await future
 
     def forget(self, charger_id: str) -> None:
         self._dirty.pop(charger_id, None)
@@ -103,9 +107,11 @@ class StationStateStore:
             raise
         finally:
             self._writing = {}
-            # Wake every waiter, then arm a fresh event for the next batch.
-            self._flushed.set()
-            self._flushed = asyncio.Event()
+            # Wake the stations of this batch (on failure they re-check and wait again).
+            for charger_id in batch:
+                for future in self._waiters.pop(charger_id, ()):
+                    if not future.done():
+                        future.set_result(None)
         self.writes += len(rows)
 
     async def _run(self) -> None:

@@ -246,6 +246,9 @@ class ProfileStore:
     def __init__(self) -> None:
         self._installed: dict[int, tuple[int, ChargingProfile]] = {}  # by profile id
 
+    def __len__(self) -> int:
+        return len(self._installed)
+
     def install(
         self,
         connector_id: int,

@@ -309,8 +309,13 @@ class ChargingOps(StationBase):
                 meter.power_w = 0.0
                 continue
             active = True
-            limit = self.profiles.limit_w(
-                self._profile_slot(connector), now, tx_start=tx.started_at, phases=meter.phases
+            # Most stations have no profile: skip the schedule maths on every tick.
+            limit = (
+                self.profiles.limit_w(
+                    self._profile_slot(connector), now, tx_start=tx.started_at, phases=meter.phases
+                )
+                if len(self.profiles)
+                else None
             )
             if not tx.authorized and self.settings.max_energy_on_invalid_id_wh is not None:
                 used = meter.energy_wh - tx.meter_start_wh
@@ -333,7 +338,11 @@ class ChargingOps(StationBase):
                 seconds=interval
             )
             if interval > 0 and due:
-                tx.last_sample_at = now
+                # On a fixed grid, so a late tick does not stretch every later interval;
+                # after a long stall (restart, loop lag) the grid restarts from now.
+                step = timedelta(seconds=interval)
+                last = tx.last_sample_at
+                tx.last_sample_at = last + step if last and now - last < 2 * step else now
                 action, payload = self.messages.tx_meter(
                     self, tx, connector, meter, "Sample.Periodic"
                 )
