@@ -327,26 +327,24 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
             if (entry := self.config.entry(name)) is not None
         ]
 
+    def _tx_summary(self, tx: Transaction) -> dict[str, Any]:
+        meter = self.meter_of(self.connector(tx.evse_id, tx.connector_id))
+        return {
+            "transaction_id": tx.public_id,
+            "key": tx.key,
+            "evse_id": tx.evse_id,
+            "connector_id": tx.connector_id,
+            "id_tag": tx.id_tag,
+            "started_at": isoformat(tx.started_at),
+            "meter_start_wh": tx.meter_start_wh,
+            "energy_wh": round(meter.energy_wh - tx.meter_start_wh, 3),
+            "status": "Ended" if tx.ended else "Active",
+            "stop_reason": tx.stop_reason,
+        }
+
     def transactions_view(self) -> list[dict[str, Any]]:
-        active = [
-            {
-                "transaction_id": tx.public_id,
-                "key": tx.key,
-                "evse_id": tx.evse_id,
-                "connector_id": tx.connector_id,
-                "id_tag": tx.id_tag,
-                "started_at": isoformat(tx.started_at),
-                "meter_start_wh": tx.meter_start_wh,
-                "energy_wh": round(
-                    self.meter_of(self.connector(tx.evse_id, tx.connector_id)).energy_wh
-                    - tx.meter_start_wh,
-                    3,
-                ),
-                "status": "Ended" if tx.ended else "Active",
-                "stop_reason": tx.stop_reason,
-            }
-            for tx in self.transactions.values()
-        ]
+        """Running (and ended, not yet delivered) transactions, then the recent ones."""
+        active = [self._tx_summary(tx) for tx in self.transactions.values()]
         return active + list(reversed(self.history))
 
     # -- frame reporting --------------------------------------------------------------
@@ -414,21 +412,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         """The transaction's last message was delivered: keep a summary only."""
         if self.transactions.pop(tx.key, None) is None:
             return
-        meter = self.meter_of(self.connector(tx.evse_id, tx.connector_id))
-        self.history.append(
-            {
-                "transaction_id": tx.public_id,
-                "key": tx.key,
-                "evse_id": tx.evse_id,
-                "connector_id": tx.connector_id,
-                "id_tag": tx.id_tag,
-                "started_at": isoformat(tx.started_at),
-                "meter_start_wh": tx.meter_start_wh,
-                "energy_wh": round(meter.energy_wh - tx.meter_start_wh, 3),
-                "status": "Ended",
-                "stop_reason": tx.stop_reason,
-            }
-        )
+        self.history.append(self._tx_summary(tx))
         del self.history[:-MAX_HISTORY]
         self.changed()
 

@@ -51,45 +51,33 @@ class AuthorizingOps(StationBase):
 
     async def _ask_csms(self, id_tag: str, ask: AskCsms) -> Decision:
         adapter = self.adapter
-        config = self.settings.auth
         if adapter is None or not self.online:
-            return offline_fallback(
-                ask,
-                id_tag,
-                config=config,
-                local_list=self.local_list,
-                cache=self.cache,
-                now=self.now(),
-            )
+            return self._offline(ask, id_tag)
         try:
             info = await adapter.authorize(id_tag)
         except (CsmsFinding, ConnectionError, OSError) as exc:
-            fallback = offline_fallback(
-                ask,
-                id_tag,
-                config=config,
-                local_list=self.local_list,
-                cache=self.cache,
-                now=self.now(),
-            )
-            return Decision(
-                fallback.status,
-                fallback.source,
-                fallback.info,
-                f"{fallback.reason} (CSMS unreachable: {exc})",
-            )
+            return self._offline(ask, id_tag, why=f"CSMS unreachable: {exc}")
         except Exception as exc:  # the socket went away mid-call
             if type(exc).__name__.startswith("ConnectionClosed"):
-                return offline_fallback(
-                    ask,
-                    id_tag,
-                    config=config,
-                    local_list=self.local_list,
-                    cache=self.cache,
-                    now=self.now(),
-                )
+                return self._offline(ask, id_tag, why="the connection closed")
             raise
         return self.learn(id_tag, info)
+
+    def _offline(self, ask: AskCsms, id_tag: str, *, why: str | None = None) -> Decision:
+        """The CSMS cannot answer: decide by the offline rules."""
+        fallback = offline_fallback(
+            ask,
+            id_tag,
+            config=self.settings.auth,
+            local_list=self.local_list,
+            cache=self.cache,
+            now=self.now(),
+        )
+        if why is None:
+            return fallback
+        return Decision(
+            fallback.status, fallback.source, fallback.info, f"{fallback.reason} ({why})"
+        )
 
     def learn(self, id_tag: str, info: IdTagInfo) -> Decision:
         """An IdTagInfo from the CSMS (Authorize, Start/Stop answers): cache it, report a
