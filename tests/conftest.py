@@ -1,11 +1,13 @@
 """Shared fixtures: a real database, a live voltlab on loopback, a test CSMS.
 
 ``VOLTLAB_TEST_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/postgres`` runs
-every test against PostgreSQL (a fresh database per test); the default is a SQLite file.
+every test against PostgreSQL (one database per test process, emptied before each test);
+the default is a fresh SQLite file per test.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -33,17 +35,59 @@ async def _pg_admin(url: str, statement: str) -> None:
         await conn.close()
 
 
-@pytest.fixture
-async def database_url(tmp_path: Path) -> AsyncIterator[str]:
-    if not PG_URL:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'voltlab.db'}"
-        return
-    name = f"voltlab_test_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(PG_URL, f'CREATE DATABASE "{name}"')
+_database: str | None = None
+
+
+def _pg_url(name: str) -> str:
+    assert PG_URL is not None
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def _migrated_database() -> str:
+    """One database per test process, migrated once; each test empties it first. Creating
+    a database per test cost about a second each (PostgreSQL copies its template)."""
+    global _database
+    if _database is None:
+        from voltlab.storage.engine import create_engine, migrate
+
+        name = f"voltlab_test_{uuid.uuid4().hex[:12]}"
+        await _pg_admin(PG_URL or "", f'CREATE DATABASE "{name}"')
+        engine = create_engine(_pg_url(name))
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+        _database = name
+    return _database
+
+
+async def _empty(name: str) -> None:
+    import asyncpg
+
+    from voltlab.storage import models  # noqa: F401  (registers every table)
+    from voltlab.storage.base import Base
+
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    url = make_url(_pg_url(name)).set(drivername="postgresql")
+    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
     try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     finally:
-        await _pg_admin(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if PG_URL and _database is not None:
+        asyncio.run(_pg_admin(PG_URL, f'DROP DATABASE IF EXISTS "{_database}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> str:
+    if not PG_URL:
+        return f"sqlite+aiosqlite:///{tmp_path / 'voltlab.db'}"
+    name = await _migrated_database()
+    await _empty(name)
+    return _pg_url(name)
 
 
 @pytest.fixture
