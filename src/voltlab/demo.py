@@ -65,6 +65,7 @@ async def _deploy(
                 "ws_url": csms_url,
                 "identity_prefix": f"DEMO-{version.removeprefix('OCPP').replace('.', '')}-",
                 "template_name": f"{brand} {model}",
+                "meter_interval_s": 1,
             },
             "charger_ids": [f"{n:03d}" for n in range(1, per_version + 1)],
         }
@@ -80,6 +81,61 @@ async def _deploy(
         if status["status"] in ("READY", "FAILED"):
             return location["id"], status["results"]["created"]
         await asyncio.sleep(0.1)
+
+
+SESSION_S = 4
+
+
+async def _charge(
+    console: Console,
+    api: httpx.AsyncClient,
+    location_id: str,
+    created: list[dict[str, Any]],
+    csms: CsmsServer,
+) -> int:
+    """A charging session on every charger of the location: one fan-out command."""
+    console.rule("start-session on the whole location")
+    report = (
+        (
+            await api.post(
+                "/ocpp/commands/start-session",
+                json={
+                    "target": {"location_id": location_id},
+                    "event": {"id_tag": "DEMO-TAG", "duration_seconds": SESSION_S},
+                },
+            )
+        )
+        .raise_for_status()
+        .json()
+    )
+    console.print(
+        f"202: {report['queued_count']} queued, {report['failed_count']} failed; "
+        f"each stops by itself after {SESSION_S} s"
+    )
+    await asyncio.sleep(SESSION_S + 2.5)
+    table = Table(title="Transactions (GET /ocpp/chargers/{id}/transactions)")
+    for column in ("identity", "transaction", "id tag", "energy Wh", "stop reason", "at the CSMS"):
+        table.add_column(column)
+    code = 0
+    for item in created:
+        rows = (await api.get(f"/ocpp/chargers/{item['charger_id']}/transactions")).json()["data"]
+        at_csms = csms.stations.get(item["identity"])
+        if not rows:
+            code = 1
+            table.add_row(item["identity"], "-", "-", "-", "-", "-")
+            continue
+        tx = rows[0]
+        seen = "yes" if at_csms and at_csms.transactions else "no"
+        table.add_row(
+            item["identity"],
+            str(tx["transaction_id"])[:13],
+            str(tx["id_tag"]),
+            f"{tx['energy_wh']:.0f}",
+            str(tx["stop_reason"]),
+            seen,
+        )
+    console.print(table)
+    return code
 
 
 async def run_demo(console: Console, *, chargers: int = 3, keep_data: bool = False) -> int:
@@ -98,7 +154,7 @@ async def run_demo(console: Console, *, chargers: int = 3, keep_data: bool = Fal
         token = mint_token(key=ensure_secret(settings)[0], role="user", org="demo")
         headers = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as api:
-            _, created = await _deploy(api, csms.url, chargers)
+            location_id, created = await _deploy(api, csms.url, chargers)
             total = len(created)
             with Progress(
                 TextColumn("{task.description}"),
@@ -146,6 +202,7 @@ async def run_demo(console: Console, *, chargers: int = 3, keep_data: bool = Fal
                 )
                 seen.add_row(identity, str(station.boots), statuses, str(station.messages))
             console.print(seen)
+            exit_code = max(exit_code, await _charge(console, api, location_id, created, csms))
     finally:
         server.should_exit = True
         await task
@@ -153,7 +210,9 @@ async def run_demo(console: Console, *, chargers: int = 3, keep_data: bool = Fal
         if not keep_data:
             shutil.rmtree(data_dir, ignore_errors=True)
     verdict = (
-        "[green]all chargers booted[/]" if exit_code == 0 else "[red]some chargers did not boot[/]"
+        "[green]every charger booted and charged[/]"
+        if exit_code == 0
+        else "[red]some chargers did not boot or charge[/]"
     )
     console.print(f"{verdict} in {time.monotonic() - started:.1f} s")
     return exit_code
