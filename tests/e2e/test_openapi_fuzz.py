@@ -41,7 +41,7 @@ pytestmark = [
     ),
 ]
 
-EXAMPLES_PER_OPERATION = 20
+EXAMPLES_PER_OPERATION = 15
 ORG_HEADER = "x-organization-id"
 
 
