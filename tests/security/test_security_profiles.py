@@ -62,7 +62,11 @@ def pki() -> Pki:
     ca_key, server_key, client_key = _key(), _key(), _key()
     ca = _cert("voltlab test CA", ca_key, "voltlab test CA", ca_key, ca=True)
     server = _cert(
-        "csms", server_key, "voltlab test CA", ca_key, ca=False,
+        "csms",
+        server_key,
+        "voltlab test CA",
+        ca_key,
+        ca=False,
         san=[x509.IPAddress(IPv4Address("127.0.0.1"))],
     )
     client = _cert("CP-TLS3", client_key, "voltlab test CA", ca_key, ca=False)
@@ -70,8 +74,14 @@ def pki() -> Pki:
     def pem(cert: x509.Certificate) -> str:
         return cert.public_bytes(serialization.Encoding.PEM).decode()
 
-    return Pki(pem(ca), pem(server), _pem_key(server_key), pem(client), _pem_key(client_key),
-               _pem_key(_key()))
+    return Pki(
+        pem(ca),
+        pem(server),
+        _pem_key(server_key),
+        pem(client),
+        _pem_key(client_key),
+        _pem_key(_key()),
+    )
 
 
 def _server_context(pki: Pki, tmp: Path, *, require_client_cert: bool) -> ssl.SSLContext:
@@ -155,7 +165,7 @@ async def test_profile_3_presents_the_client_certificate_the_csms_requires(
             "/ocpp/chargers", json=_charger("CP-TLS3-NO", csms.url, ca_cert=pki.ca_pem)
         )
         await eventually(lambda: csms.stations.get("CP-TLS3") and csms.stations["CP-TLS3"].boots)
-        charger = (await voltlab.client.get(f"/ocpp/chargers/{with_cert.json()['charger_id']}"))
+        charger = await voltlab.client.get(f"/ocpp/chargers/{with_cert.json()['charger_id']}")
         assert charger.json()["security_profile"] == 3
 
         async def refused() -> bool:
