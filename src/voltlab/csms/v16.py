@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import itertools
-import logging
 from typing import Any
 
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint
 from ocpp.v16 import call_result as result
 
-from voltlab.csms.state import CsmsStation, CsmsTransaction
-from voltlab.ids import isoformat, utcnow
+from voltlab.csms.session import SessionBase, now
+from voltlab.csms.state import CsmsTransaction
+from voltlab.ids import utcnow
 
-_QUIET = logging.getLogger("voltlab.csms.ocpp")
-_QUIET.setLevel(logging.WARNING)
 _transaction_ids = itertools.count(1)
-
-
-def _now() -> str:
-    return isoformat(utcnow()) or ""
 
 
 def _energy_wh(meter_value: list[dict[str, Any]]) -> float | None:
@@ -33,32 +27,18 @@ def _energy_wh(meter_value: list[dict[str, Any]]) -> float | None:
     return None
 
 
-class CsmsSession16(ChargePoint):
-    def __init__(
-        self, identity: str, connection: Any, *, station: CsmsStation, heartbeat_interval_s: int
-    ) -> None:
-        super().__init__(identity, connection, logger=_QUIET)
-        self.station = station
-        self.heartbeat_interval_s = heartbeat_interval_s
-
-    def _seen(self) -> None:
-        self.station.last_seen = utcnow()
-        self.station.messages += 1
-
+class CsmsSession16(SessionBase, ChargePoint):
     @on("BootNotification")
     def on_boot(self, **payload: Any) -> result.BootNotification:
-        self._seen()
-        self.station.boot = payload
-        self.station.boots += 1
+        self._booted(payload)
         return result.BootNotification(
-            current_time=_now(), interval=self.heartbeat_interval_s, status="Accepted"
+            current_time=now(), interval=self.heartbeat_interval_s, status="Accepted"
         )
 
     @on("Heartbeat")
     def on_heartbeat(self) -> result.Heartbeat:
-        self._seen()
-        self.station.heartbeats += 1
-        return result.Heartbeat(current_time=_now())
+        self._heartbeat()
+        return result.Heartbeat(current_time=now())
 
     @on("StatusNotification")
     def on_status(self, connector_id: int, status: str, **_: Any) -> result.StatusNotification:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint
 from ocpp.v201 import call_result as result
 
-from voltlab.csms.state import CsmsStation, CsmsTransaction
-from voltlab.ids import isoformat, utcnow
-
-_QUIET = logging.getLogger("voltlab.csms.ocpp")
-
-
-def _now() -> str:
-    return isoformat(utcnow()) or ""
+from voltlab.csms.session import SessionBase, now
+from voltlab.csms.state import CsmsTransaction
+from voltlab.ids import utcnow
 
 
 def _energy_wh(meter_value: list[dict[str, Any]] | None) -> float | None:
@@ -32,32 +26,18 @@ def _energy_wh(meter_value: list[dict[str, Any]] | None) -> float | None:
     return None
 
 
-class CsmsSession201(ChargePoint):
-    def __init__(
-        self, identity: str, connection: Any, *, station: CsmsStation, heartbeat_interval_s: int
-    ) -> None:
-        super().__init__(identity, connection, logger=_QUIET)
-        self.station = station
-        self.heartbeat_interval_s = heartbeat_interval_s
-
-    def _seen(self) -> None:
-        self.station.last_seen = utcnow()
-        self.station.messages += 1
-
+class CsmsSession201(SessionBase, ChargePoint):
     @on("BootNotification")
     def on_boot(self, **payload: Any) -> result.BootNotification:
-        self._seen()
-        self.station.boot = payload
-        self.station.boots += 1
+        self._booted(payload)
         return result.BootNotification(
-            current_time=_now(), interval=self.heartbeat_interval_s, status="Accepted"
+            current_time=now(), interval=self.heartbeat_interval_s, status="Accepted"
         )
 
     @on("Heartbeat")
     def on_heartbeat(self) -> result.Heartbeat:
-        self._seen()
-        self.station.heartbeats += 1
-        return result.Heartbeat(current_time=_now())
+        self._heartbeat()
+        return result.Heartbeat(current_time=now())
 
     @on("StatusNotification")
     def on_status(
