@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,15 +11,35 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from voltlab import __version__
-from voltlab.api import catalog, charger_state, chargers, health, location_chargers, locations
+from voltlab.api import (
+    catalog,
+    charger_state,
+    chargers,
+    health,
+    location_chargers,
+    locations,
+    ocpi_bundles,
+    ocpi_locations,
+    ocpi_tokens,
+)
 from voltlab.api import commands as commands_api
 from voltlab.api import errors as api_errors
 from voltlab.api.middleware import RequestIdMiddleware
 from voltlab.auth import load_verifier
 from voltlab.commands.records import CommandRecorder
+from voltlab.csms import CsmsHub
+from voltlab.csms.asgi import websocket_endpoint
 from voltlab.domain.chargers.runtime import start_runtimes
 from voltlab.fleet import LocalFleet
 from voltlab.ids import utcnow
+from voltlab.ocpi import transport as ocpi_transport
+from voltlab.ocpi.bundles.service import run_sweeper
+from voltlab.ocpi.exchanges import ExchangeLog
+from voltlab.ocpi.runtime import OcpiRuntime
+from voltlab.ocpi.server import locations as ocpi_locations_server
+from voltlab.ocpi.server import tokens as ocpi_tokens_server
+from voltlab.ocpi.server import versions as ocpi_versions
+from voltlab.ocpi.server.recording import OcpiRecordingMiddleware
 from voltlab.services import Services
 from voltlab.settings import Settings
 from voltlab.simulator.backoff import Backoff
@@ -26,7 +47,7 @@ from voltlab.simulator.station import StationOptions
 from voltlab.storage.engine import create_engine, migrate, session_factory
 from voltlab.storage.framelog import FrameLogWriter
 from voltlab.storage.models import Charger
-from voltlab.storage.repositories import chargers_to_resume
+from voltlab.storage.repositories import bundle_chargers, chargers_to_resume
 from voltlab.storage.station_state import StationStateStore
 from voltlab.tasks import TaskSet
 
@@ -48,6 +69,13 @@ async def resume_fleet(services: Services) -> int:
                 .values(provisioning_status="READY", provisioned_at=utcnow())
             )
     return len(started)
+
+
+async def open_bundle_realms(services: Services) -> None:
+    """The built-in CSMS knows each CPO bundle charger's password before it reconnects."""
+    async with services.sessions() as session:
+        for bundle_id, identity, password in await bundle_chargers(session):
+            services.csms.set_password(str(bundle_id), identity, password or "")
 
 
 @asynccontextmanager
@@ -74,6 +102,9 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         backoff=Backoff(initial_s=settings.reconnect_initial_s, maximum_s=settings.reconnect_max_s),
     )
     fleet = LocalFleet(framelog, options, max_chargers=settings.max_chargers, states=states)
+    exchanges = ExchangeLog(sessions)
+    exchanges.start()
+    ocpi = OcpiRuntime.create(exchanges, timeout_s=settings.ocpi_http_timeout_s)
     services = Services(
         settings=settings,
         engine=engine,
@@ -84,15 +115,24 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         tasks=TaskSet(),
         commands=commands,
         states=states,
+        csms=CsmsHub(heartbeat_interval_s=settings.default_heartbeat_interval_s),
+        ocpi=ocpi,
     )
+    sweeper: asyncio.Task[None] | None = None
     try:
+        await open_bundle_realms(services)
         resumed = await resume_fleet(services)
         if resumed:
             log.info("resumed %d charger runtime(s)", resumed)
+        sweeper = services.tasks.spawn(run_sweeper(services), name="ocpi-bundle-sweeper")
         yield services
     finally:
+        if sweeper is not None:
+            sweeper.cancel()
         await services.tasks.drain()
         await fleet.close()
+        await services.csms.close()
+        await ocpi.close()
         await commands.close()
         await states.close()
         await framelog.close()
@@ -117,7 +157,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(OcpiRecordingMiddleware)
     api_errors.install(app)
+    ocpi_transport.install(app)
     for router in (
         health.router,
         catalog.router,
@@ -126,6 +168,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         location_chargers.router,
         commands_api.router,
         charger_state.router,
+        ocpi_bundles.router,
+        ocpi_locations.router,
+        ocpi_tokens.router,
+        # OCPI protocol routes (Token auth) after the management API, whose fixed paths
+        # (``/ocpi/cpos/...``, ``/ocpi/templates/...``) must win.
+        ocpi_versions.router,
+        ocpi_locations_server.router,
+        ocpi_tokens_server.router,
     ):
         app.include_router(router)
+    app.add_api_websocket_route(
+        "/csms/{realm}/{identity}",
+        websocket_endpoint(lambda websocket: websocket.app.state.services.csms),
+    )
     return app

@@ -4,7 +4,8 @@ VoltlabError
 ├── NotFound          unknown id, or an id of another tenant (never say which)
 ├── Conflict          clashes with current state (duplicate identity, stopped runtime)
 ├── InvalidRequest    well-formed but refused (stale list version, missing connector)
-└── CapacityExceeded  the fleet cannot take more chargers
+├── CapacityExceeded  the fleet cannot take more chargers
+└── UpstreamFailed    a peer voltlab called (an OCPI party) refused or did not answer
 """
 
 from __future__ import annotations
@@ -29,4 +30,8 @@ class InvalidRequest(VoltlabError):
 
 
 class CapacityExceeded(VoltlabError):
+    pass
+
+
+class UpstreamFailed(VoltlabError):
     pass

@@ -8,7 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from voltlab.auth import TokenVerifier
 from voltlab.commands.records import CommandRecorder
+from voltlab.csms import CsmsHub
 from voltlab.fleet import FleetBackend
+from voltlab.ocpi.runtime import OcpiRuntime
 from voltlab.settings import Settings
 from voltlab.storage.framelog import FrameLogWriter
 from voltlab.storage.station_state import StationStateStore
@@ -26,3 +28,6 @@ class Services:
     tasks: TaskSet
     commands: CommandRecorder
     states: StationStateStore
+    # The built-in CSMS that OCPI CPO bundles' chargers connect to (same port as the API).
+    csms: CsmsHub
+    ocpi: OcpiRuntime

@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     framelog_queue_size: int = 200_000
     framelog_retention: int = 5_000
 
+    # OCPI. Every URL handed to a peer starts with ``public_base_url`` (empty: the URL
+    # the management request came in on, i.e. ``http://{host}:{port}`` of ``serve``).
+    public_base_url: str = ""
+    # Hosted deployments refuse private and loopback peer addresses (SSRF guard).
+    ocpi_block_private_peers: bool = False
+    ocpi_http_timeout_s: float = 10.0
+    # How often expired bundles (``ttl_seconds``) are looked for and destroyed.
+    ocpi_sweep_interval_s: float = 15.0
+
     log_level: str = "INFO"
 
     def resolved_database_url(self) -> str:

@@ -34,11 +34,12 @@ async def list_chargers(
     services: ServicesDep,
     org: TenantId,
     location_id: Annotated[str | None, Query(max_length=64), TextQ] = None,
+    ocpi_cpo_id: Annotated[int | None, Query(ge=1, le=999_999_999)] = None,
     page: PageQ = 1,
     limit: LimitQ = 50,
 ) -> Page[ChargerOut]:
     rows, total = await service.list_page(
-        services, org, page=page, limit=limit, location_id=location_id
+        services, org, page=page, limit=limit, location_id=location_id, ocpi_cpo_id=ocpi_cpo_id
     )
     return Page(
         data=[service.to_out(r, services) for r in rows], total=total, page=page, limit=limit

@@ -13,11 +13,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voltlab.auth import AuthError
 from voltlab.domain.errors import FieldInvalid
-from voltlab.errors import CapacityExceeded, Conflict, InvalidRequest, NotFound, VoltlabError
+from voltlab.errors import (
+    CapacityExceeded,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    UpstreamFailed,
+    VoltlabError,
+)
 
 log = logging.getLogger(__name__)
 
-STATUS = {NotFound: 404, Conflict: 409, InvalidRequest: 400, CapacityExceeded: 503}
+STATUS = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidRequest: 400,
+    CapacityExceeded: 503,
+    UpstreamFailed: 502,
+}
 
 
 def install(app: FastAPI) -> None:

@@ -1,33 +1,62 @@
-"""``CsmsServer``: accepts stations at ``ws://host:port/<path>/<identity>``.
+"""``CsmsServer``: the built-in CSMS on its own port, ``ws://host:port/ocpp/<identity>``.
 
-Accepts every boot (interval configurable), tracks connector statuses, transactions and
-meter values per station, and can send CSMS-initiated CALLs through ``session(identity)``.
-Optional HTTP Basic auth per identity (security profile 1).
+A ``websockets`` server in front of a ``CsmsHub`` whose default realm ``""`` holds every
+station. Accepts every boot (interval configurable), tracks connector statuses,
+transactions and meter values per station, and sends CSMS-initiated CALLs through
+``call(identity, ...)`` or ``session(identity)``. Optional HTTP Basic auth per identity
+(security profile 1); ``ssl`` makes it ``wss://`` (profiles 2 and 3).
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import contextlib
 import logging
 import ssl as ssl_module
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from voltlab.csms.connection import ConnectionEnded
+from voltlab.csms.hooks import CsmsHooks
+from voltlab.csms.hub import DEFAULT_REALM, SUBPROTOCOLS, VERSIONS, Admission, CsmsHub
 from voltlab.csms.state import CsmsStation
+
+# Looked up here when a server is built, so tests can substitute recording sessions.
 from voltlab.csms.v16 import CsmsSession16
 from voltlab.csms.v201 import CsmsSession201
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOLS = ("ocpp1.6", "ocpp2.0.1")
+
+class WebsocketsConnection:
+    """A ``websockets`` server connection as a ``CsmsConnection``."""
+
+    def __init__(self, conn: ServerConnection) -> None:
+        self._conn = conn
+
+    async def recv(self) -> str:
+        try:
+            message = await self._conn.recv()
+        except ConnectionClosed as closed:
+            raise ConnectionEnded(str(closed)) from None
+        # OCPP-J frames are text; a binary frame still gets a CALLERROR, not a crash.
+        return message if isinstance(message, str) else message.decode(errors="replace")
+
+    async def send(self, message: str) -> None:
+        try:
+            await self._conn.send(message)
+        except ConnectionClosed as closed:
+            raise ConnectionEnded(str(closed)) from None
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self._conn.close(code, reason)
 
 
 class CsmsServer:
+    """``async with CsmsServer() as csms``: ``csms.url`` + ``/<identity>`` for chargers."""
+
     def __init__(
         self,
         *,
@@ -36,69 +65,76 @@ class CsmsServer:
         heartbeat_interval_s: int = 60,
         passwords: dict[str, str] | None = None,
         ssl: ssl_module.SSLContext | None = None,
+        hooks: CsmsHooks | None = None,
+        hub: CsmsHub | None = None,
     ) -> None:
         self.host = host
         self.port = port
-        self.heartbeat_interval_s = heartbeat_interval_s
-        self.passwords = passwords  # None: no auth; else identity -> password
         self.ssl = ssl  # wss:// (security profile 2; 3 when it requires client certs)
-        self.stations: dict[str, CsmsStation] = {}
-        self._sessions: dict[str, CsmsSession16 | CsmsSession201] = {}
+        # A shared ``hub`` keeps its own heartbeat interval and is not closed with us.
+        self._owns_hub = hub is None
+        self.hub = hub or CsmsHub(
+            heartbeat_interval_s=heartbeat_interval_s,
+            session_classes={"1.6": CsmsSession16, "2.0.1": CsmsSession201},
+        )
+        self.hub.add_realm(DEFAULT_REALM, require_auth=passwords is not None, hooks=hooks)
+        self.passwords = passwords
         self._server: Server | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def url(self) -> str:
         scheme = "wss" if self.ssl is not None else "ws"
         return f"{scheme}://{self.host}:{self.port}/ocpp"
 
-    def session(self, identity: str) -> CsmsSession16 | CsmsSession201 | None:
-        return self._sessions.get(identity)
+    @property
+    def heartbeat_interval_s(self) -> int:
+        return self.hub.heartbeat_interval_s
 
-    def _authorized(self, identity: str, header: str | None) -> bool:
-        if self.passwords is None:
-            return True
-        expected = self.passwords.get(identity)
-        if expected is None or not header or not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return user == identity and password == expected
+    @property
+    def passwords(self) -> dict[str, str] | None:
+        """``None``: no auth; else identity -> password (the live mapping)."""
+        if not self.hub.requires_auth(DEFAULT_REALM):
+            return None
+        return self.hub.passwords(DEFAULT_REALM)
+
+    @passwords.setter
+    def passwords(self, passwords: dict[str, str] | None) -> None:
+        self.hub.add_realm(DEFAULT_REALM, require_auth=passwords is not None)
+        self.hub.set_passwords(DEFAULT_REALM, passwords if passwords is not None else {})
+
+    @property
+    def stations(self) -> dict[str, CsmsStation]:
+        return self.hub.stations(DEFAULT_REALM)
+
+    def session(self, identity: str) -> CsmsSession16 | CsmsSession201 | None:
+        return self.hub.session(DEFAULT_REALM, identity)
+
+    async def call(
+        self, identity: str, action: str, payload: dict[str, Any], *, timeout_s: float = 30.0
+    ) -> dict[str, Any]:
+        """``CsmsHub.call`` in the default realm: camelCase in, camelCase out."""
+        return await self.hub.call(DEFAULT_REALM, identity, action, payload, timeout_s=timeout_s)
+
+    @staticmethod
+    def _identity(path: str) -> str:
+        return path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
     async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        identity = request.path.rstrip("/").rsplit("/", 1)[-1]
+        identity = self._identity(request.path)
         if not identity:
             return conn.respond(404, "no charge point identity in the URL\n")
-        if not self._authorized(identity, request.headers.get("Authorization")):
-            return conn.respond(401, "unknown identity or wrong password\n")
+        admission = self.hub.admit(DEFAULT_REALM, identity, request.headers.get("Authorization"))
+        if admission is not Admission.ADMITTED:
+            return conn.respond(401, f"{admission.value}\n")
         return None
 
     async def _handler(self, conn: ServerConnection) -> None:
-        identity = conn.request.path.rstrip("/").rsplit("/", 1)[-1] if conn.request else ""
-        if conn.subprotocol not in SUBPROTOCOLS:
+        identity = self._identity(conn.request.path) if conn.request else ""
+        version = VERSIONS.get(conn.subprotocol or "")
+        if version is None:  # websockets refuses a missing one with 400 already
             await conn.close(1002, "subprotocol ocpp1.6 or ocpp2.0.1 required")
             return
-        version = "1.6" if conn.subprotocol == "ocpp1.6" else "2.0.1"
-        station = self.stations.get(identity)
-        if station is None or station.ocpp_version != version:
-            station = CsmsStation(identity=identity, ocpp_version=version)
-            self.stations[identity] = station
-        station.connected = True
-        cls = CsmsSession16 if version == "1.6" else CsmsSession201
-        session = cls(
-            identity, conn, station=station, heartbeat_interval_s=self.heartbeat_interval_s
-        )
-        self._sessions[identity] = session
-        try:
-            await session.start()
-        except Exception:  # the socket closed; that ends the session
-            pass
-        finally:
-            station.connected = False
-            if self._sessions.get(identity) is session:
-                del self._sessions[identity]
+        await self.hub.attach(DEFAULT_REALM, identity, version, WebsocketsConnection(conn))
 
     async def start(self) -> CsmsServer:
         self._server = await serve(
@@ -116,10 +152,12 @@ class CsmsServer:
 
     async def close(self) -> None:
         if self._server is not None:
-            self._server.close()
+            self._server.close()  # closes every connection, which ends its session
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
             self._server = None
+        if self._owns_hub:
+            await self.hub.close()
 
     async def __aenter__(self) -> CsmsServer:
         return await self.start()

@@ -69,6 +69,9 @@ class Charger(Base):
     heartbeat_interval_s: Mapped[int | None] = mapped_column(Integer)
     meter_interval_s: Mapped[int | None] = mapped_column(Integer)
     location_id: Mapped[str] = mapped_column(ID, ForeignKey("locations.id"))
+    # Set on the chargers of an OCPI CPO bundle (they connect to the built-in CSMS).
+    ocpi_cpo_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    ocpi_location_id: Mapped[str | None] = mapped_column(ID)
     # What the user asked for; the fleet converges on it (and resumes it on restart).
     desired_state: Mapped[str] = mapped_column(String(16), default="running")
     provisioning_status: Mapped[str] = mapped_column(String(16), default="PENDING")
@@ -150,3 +153,17 @@ class StationState(Base):
     org_id: Mapped[str] = mapped_column(String(128), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# The OCPI tables register with the same metadata (alembic and tests import this module).
+from voltlab.storage.ocpi import (  # noqa: E402, F401
+    OcpiAuthorization,
+    OcpiBundle,
+    OcpiCdr,
+    OcpiCommand,
+    OcpiExchange,
+    OcpiLocation,
+    OcpiPeer,
+    OcpiSession,
+    OcpiToken,
+)

@@ -135,3 +135,14 @@ async def chargers_to_resume(session: AsyncSession) -> list[Charger]:
     """Across tenants, for start-up only: every charger whose desired state is running."""
     rows = await session.scalars(select(Charger).where(Charger.desired_state == "running"))
     return list(rows.all())
+
+
+async def bundle_chargers(session: AsyncSession) -> list[tuple[int, str, str | None]]:
+    """Across tenants, for start-up only: (bundle id, identity, password) of every charger
+    of an OCPI CPO bundle."""
+    rows = await session.execute(
+        select(Charger.ocpi_cpo_id, Charger.identity, Charger.password).where(
+            Charger.ocpi_cpo_id.is_not(None)
+        )
+    )
+    return [(row[0], row[1], row[2]) for row in rows]

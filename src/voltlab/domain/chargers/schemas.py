@@ -188,6 +188,10 @@ class ChargerOut(BaseModel):
     max_charging_power: int = Field(description="kW")
     connector_type: str
     location_id: str
+    # Chargers of an OCPI CPO bundle: the bundle, its OCPI location, one EVSE per connector.
+    ocpi_cpo_id: str | None = None
+    ocpi_location_id: str | None = None
+    evse_uids: list[str] | None = None
     ws_url: str
     has_password: bool
     security_profile: int = Field(

@@ -24,6 +24,7 @@ from voltlab.domain.locations.schemas import LocationCreate
 from voltlab.domain.locations.service import new_location
 from voltlab.errors import Conflict, NotFound
 from voltlab.ids import new_id, utcnow
+from voltlab.ocpi.templates import evse_uid_for
 from voltlab.services import Services
 from voltlab.storage.framelog import query_frames
 from voltlab.storage.models import Charger, Command, FrameLogStats
@@ -91,6 +92,14 @@ def to_out(row: Charger, services: Services) -> ChargerOut:
         max_charging_power=round(model.max_power_w / 1000) if model else 0,
         connector_type=row.connector_type,
         location_id=row.location_id,
+        ocpi_cpo_id=str(row.ocpi_cpo_id) if row.ocpi_cpo_id is not None else None,
+        ocpi_location_id=row.ocpi_location_id,
+        evse_uids=[
+            evse_uid_for(row.identity, n, model.connector_count)
+            for n in range(1, model.connector_count + 1)
+        ]
+        if row.ocpi_cpo_id is not None and model
+        else None,
         ws_url=row.ws_url,
         has_password=row.password is not None,
         security_profile=security_profile(row),
@@ -197,8 +206,11 @@ async def list_page(
     limit: int,
     location_id: str | None = None,
     charger_ids: Sequence[str] | None = None,
+    ocpi_cpo_id: int | None = None,
 ) -> tuple[list[Charger], int]:
     conditions = []
+    if ocpi_cpo_id is not None:
+        conditions.append(Charger.ocpi_cpo_id == ocpi_cpo_id)
     if location_id is not None:
         conditions.append(Charger.location_id == location_id)
     if charger_ids:

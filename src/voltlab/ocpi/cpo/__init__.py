@@ -1,0 +1,1 @@
+"""voltlab's simulated OCPI CPO: pure decision logic used by the CPO bundle."""
