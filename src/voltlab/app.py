@@ -19,7 +19,9 @@ from voltlab.api import (
     location_chargers,
     locations,
     ocpi_bundles,
+    ocpi_commands,
     ocpi_locations,
+    ocpi_sessions,
     ocpi_tokens,
 )
 from voltlab.api import commands as commands_api
@@ -34,9 +36,13 @@ from voltlab.fleet import LocalFleet
 from voltlab.ids import utcnow
 from voltlab.ocpi import transport as ocpi_transport
 from voltlab.ocpi.bundles.service import run_sweeper
+from voltlab.ocpi.cpo import hooks as cpo_hooks
 from voltlab.ocpi.exchanges import ExchangeLog
 from voltlab.ocpi.runtime import OcpiRuntime
+from voltlab.ocpi.server import cdrs as ocpi_cdrs_server
+from voltlab.ocpi.server import commands as ocpi_commands_server
 from voltlab.ocpi.server import locations as ocpi_locations_server
+from voltlab.ocpi.server import sessions as ocpi_sessions_server
 from voltlab.ocpi.server import tokens as ocpi_tokens_server
 from voltlab.ocpi.server import versions as ocpi_versions
 from voltlab.ocpi.server.recording import OcpiRecordingMiddleware
@@ -47,7 +53,7 @@ from voltlab.simulator.station import StationOptions
 from voltlab.storage.engine import create_engine, migrate, session_factory
 from voltlab.storage.framelog import FrameLogWriter
 from voltlab.storage.models import Charger
-from voltlab.storage.repositories import bundle_chargers, chargers_to_resume
+from voltlab.storage.repositories import bundle_chargers, chargers_to_resume, cpo_bundle_ids
 from voltlab.storage.station_state import StationStateStore
 from voltlab.tasks import TaskSet
 
@@ -76,6 +82,8 @@ async def open_bundle_realms(services: Services) -> None:
     async with services.sessions() as session:
         for bundle_id, identity, password in await bundle_chargers(session):
             services.csms.set_password(str(bundle_id), identity, password or "")
+        for bundle_id in await cpo_bundle_ids(session):
+            cpo_hooks.attach(services, bundle_id)
 
 
 @asynccontextmanager
@@ -171,11 +179,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ocpi_bundles.router,
         ocpi_locations.router,
         ocpi_tokens.router,
+        ocpi_sessions.router,
+        ocpi_commands.router,
         # OCPI protocol routes (Token auth) after the management API, whose fixed paths
         # (``/ocpi/cpos/...``, ``/ocpi/templates/...``) must win.
         ocpi_versions.router,
         ocpi_locations_server.router,
         ocpi_tokens_server.router,
+        ocpi_sessions_server.router,
+        ocpi_cdrs_server.router,
+        ocpi_commands_server.router,
     ):
         app.include_router(router)
     app.add_api_websocket_route(

@@ -108,14 +108,14 @@ def token_create(
 
 @app.command()
 def demo(
-    chargers: Annotated[int, typer.Option(min=1, max=200, help="chargers per OCPP version")] = 3,
     keep_data: Annotated[bool, typer.Option(help="keep the temporary data directory")] = False,
 ) -> None:
-    """Run a self-contained demo: voltlab + a built-in CSMS on loopback, SQLite, no server."""
+    """Play the OCPI token authorization flow end to end: a CPO bundle with simulated
+    chargers and an eMSP bundle, on loopback, SQLite, no other server."""
     from voltlab.demo import run_demo
 
     _event_loop()
-    raise typer.Exit(asyncio.run(run_demo(console, chargers=chargers, keep_data=keep_data)))
+    raise typer.Exit(asyncio.run(run_demo(console, keep_data=keep_data)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,9 @@ from support.ocpi import create_bundle, ocpi_client
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_an_emsp_bundle_connects_to_a_cpo_bundle_and_pages_its_locations(voltlab: Voltlab) -> None:
+async def test_an_emsp_bundle_connects_to_a_cpo_bundle_and_pages_its_locations(
+    voltlab: Voltlab,
+) -> None:
     client = voltlab.client
     cpo = await create_bundle(client, "small-urban-ac")
     emsp = await create_bundle(client, "emsp-basic", role="emsp")
@@ -71,7 +73,9 @@ async def _token_theirs(voltlab: Voltlab, bundle_id: int) -> str:
     from voltlab.storage.ocpi import OcpiPeer
 
     async with voltlab.services.sessions() as session:
-        peer = (await session.scalars(select(OcpiPeer).where(OcpiPeer.bundle_id == bundle_id))).one()
+        peer = (
+            await session.scalars(select(OcpiPeer).where(OcpiPeer.bundle_id == bundle_id))
+        ).one()
     assert peer.token_theirs
     return peer.token_theirs
 

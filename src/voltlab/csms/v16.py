@@ -7,6 +7,7 @@ handler by its method name (``ocpp`` routes by method name, see ``ocpp.routing``
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 from ocpp.routing import on
@@ -21,7 +22,9 @@ from voltlab.csms.state import CsmsTransaction
 from voltlab.ids import utcnow
 
 # One counter per process: 1.6 transaction ids are integers the CSMS hands out.
-_transaction_ids = itertools.count(1)
+# Start from the clock so ids stay unique across restarts of voltlab (the OCPI sessions
+# of a CPO bundle are stored by transaction id); 1.6 transaction ids are 32-bit integers.
+_transaction_ids = itertools.count(int(time.time()) % 1_000_000_000 + 1)
 
 
 class CsmsSession16(SessionBase, ChargePoint):

@@ -25,10 +25,9 @@ from sqlalchemy import delete, select
 from voltlab.errors import InvalidRequest, UpstreamFailed
 from voltlab.ids import new_id, utcnow
 from voltlab.ocpi import urls
-from voltlab.ocpi.bundles.service import new_token
 from voltlab.ocpi.client import OcpiClient
 from voltlab.ocpi.models import Credentials
-from voltlab.ocpi.parties import our_credentials, primary_party
+from voltlab.ocpi.parties import new_token, our_credentials, primary_party
 from voltlab.ocpi.transport import (
     MethodNotAllowed,
     OcpiClientError,

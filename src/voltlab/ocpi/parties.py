@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voltlab.ocpi import urls
 from voltlab.storage.ocpi import OcpiBundle, OcpiPeer
+
+
+def new_token() -> str:
+    """A credentials token (A, B or C). OCPI tokens are string(64); 32 random bytes in
+    URL-safe base64 are 43 characters."""
+    return secrets.token_urlsafe(32)
 
 
 def our_role(bundle: OcpiBundle) -> dict[str, Any]:

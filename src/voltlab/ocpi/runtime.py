@@ -3,11 +3,12 @@ to peers, the exchange log, and the clients each bundle calls its peers with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from voltlab.ocpi.client import OcpiClient
+from voltlab.ocpi.cpo.state import CpoState
 from voltlab.ocpi.exchanges import ExchangeLog
 
 
@@ -16,6 +17,7 @@ class OcpiRuntime:
     http: httpx.AsyncClient
     exchanges: ExchangeLog
     timeout_s: float
+    cpo: CpoState = field(default_factory=CpoState)
 
     @classmethod
     def create(cls, exchanges: ExchangeLog, *, timeout_s: float) -> OcpiRuntime:

@@ -146,3 +146,11 @@ async def bundle_chargers(session: AsyncSession) -> list[tuple[int, str, str | N
         )
     )
     return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def cpo_bundle_ids(session: AsyncSession) -> list[int]:
+    """Across tenants, for start-up only: every OCPI CPO bundle."""
+    from voltlab.storage.ocpi import OcpiBundle
+
+    rows = await session.scalars(select(OcpiBundle.id).where(OcpiBundle.role == "CPO"))
+    return list(rows.all())

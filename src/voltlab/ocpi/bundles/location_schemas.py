@@ -99,6 +99,15 @@ class OcpiLocationsCreate(InputModel):
 class OcpiLocationUpdate(_LocationFields):
     name: str | None = Field(default=None, min_length=1, max_length=255)
 
+    @field_validator("name", "address", "city", "country", "coordinates", "timezone", mode="before")
+    @classmethod
+    def _not_erased(cls, value: Any) -> Any:
+        # Omitted means "unchanged"; an explicit null would erase a field every OCPI
+        # Location must carry.
+        if value is None:
+            raise ValueError("an OCPI Location requires this field; it cannot be null")
+        return value
+
 
 class EvseSummary(BaseModel):
     evse_uid: str

@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from voltlab.domain.chargers.runtime import provisioning_error, start_runtimes
 from voltlab.ids import new_id, slugify, utcnow
 from voltlab.ocpi import urls
+from voltlab.ocpi.cpo import hooks
 from voltlab.ocpi.templates import BundlePlan, PlannedCharger, PlannedLocation
 from voltlab.ocpi.token_store import token_row
 from voltlab.services import Services
@@ -41,14 +42,41 @@ def realm(bundle_id: int) -> str:
     return str(bundle_id)
 
 
-async def _progress(services: Services, bundle_id: int, **values: Any) -> None:
+async def _progress(services: Services, bundle: OcpiBundle, **values: Any) -> bool:
+    """Record ``values`` on the bundle's row; False when the bundle was destroyed meanwhile.
+    The run id tells a destroyed bundle from a newer one given the same id (SQLite reuses
+    the highest freed id)."""
     async with services.sessions.begin() as session:
-        bundle = await session.get(OcpiBundle, bundle_id)
-        if bundle is None:  # destroyed meanwhile
-            return
-        for key, value in values.items():
-            setattr(bundle, key, value)
-        bundle.updated_at = utcnow()
+        result = await session.execute(
+            update(OcpiBundle)
+            .where(
+                OcpiBundle.id == bundle.id,
+                OcpiBundle.workflow_run_id == bundle.workflow_run_id,
+            )
+            .values(**values, updated_at=utcnow())
+        )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def abandon(services: Services, bundle: OcpiBundle, rows: Sequence[dict[str, Any]]) -> None:
+    """The bundle was destroyed while this run provisioned it: take down what the run made
+    after the destroy had looked (rows committed since, runtimes started since)."""
+    charger_ids = [row["id"] for row in rows]
+    tenant_locations = list({row["location_id"] for row in rows})
+    await services.fleet.forget(charger_ids)
+    async with services.sessions() as session:
+        taken = await session.get(OcpiBundle, bundle.id) is not None
+    if not taken:  # else the id already belongs to a newer bundle: leave that one alone
+        await destroy(services, bundle)
+    async with services.sessions.begin() as session:
+        await session.execute(delete(Charger).where(Charger.id.in_(charger_ids)))
+        await session.execute(
+            delete(OcpiLocation).where(
+                OcpiLocation.bundle_id == bundle.id,
+                OcpiLocation.ocpp_location_id.in_(tenant_locations),
+            )
+        )
+        await session.execute(delete(Location).where(Location.id.in_(tenant_locations)))
 
 
 def location_row(bundle: OcpiBundle, planned: PlannedLocation, now: Any) -> dict[str, Any]:
@@ -200,33 +228,39 @@ async def insert_tokens(services: Services, bundle: OcpiBundle, plan: BundlePlan
 
 async def provision(services: Services, bundle_id: int, plan: BundlePlan) -> None:
     """PENDING -> PROVISIONING -> READY | FAILED, recorded on the bundle row."""
+    async with services.sessions() as session:
+        bundle = await session.get(OcpiBundle, bundle_id)
+    if bundle is None:
+        return
+    rows: list[dict[str, Any]] = []
     try:
-        async with services.sessions() as session:
-            bundle = await session.get(OcpiBundle, bundle_id)
-        if bundle is None:
-            return
         total = sum(len(location.chargers) for location in plan.locations)
-        await _progress(
+        if not await _progress(
             services,
-            bundle_id,
+            bundle,
             status="PROVISIONING",
             progress={
                 "current_step": "create_locations",
                 "chargers_ready": 0,
                 "chargers_total": total,
             },
-        )
+        ):
+            return  # destroyed before it began
         await insert_tokens(services, bundle, plan)
+        if bundle.role == "CPO":
+            hooks.attach(services, bundle.id)
         rows = await insert_locations(services, bundle, plan.locations)
-        await _progress(
+        if not await _progress(
             services,
-            bundle_id,
+            bundle,
             progress={
                 "current_step": "start_chargers",
                 "chargers_ready": 0,
                 "chargers_total": total,
             },
-        )
+        ):
+            await abandon(services, bundle, rows)
+            return
         failures = await start_chargers(services, rows)
         ready = len(rows) - len(failures)
         values: dict[str, Any] = {
@@ -242,17 +276,19 @@ async def provision(services: Services, bundle_id: int, plan: BundlePlan) -> Non
                 "start_chargers",
                 retryable=True,
             )
-        await _progress(services, bundle_id, **values)
+        if not await _progress(services, bundle, **values):
+            await abandon(services, bundle, rows)
     except Exception as exc:  # recorded on the bundle, not lost in a task
         log.exception("provisioning OCPI bundle %s failed", bundle_id)
-        await _progress(
+        if not await _progress(
             services,
-            bundle_id,
+            bundle,
             status="FAILED",
             error=provisioning_error(
                 "internal_error", f"{type(exc).__name__}: {exc}", "provision", retryable=True
             ),
-        )
+        ):
+            await abandon(services, bundle, rows)
 
 
 async def destroy(services: Services, bundle: OcpiBundle) -> None:
@@ -274,6 +310,31 @@ async def destroy(services: Services, bundle: OcpiBundle) -> None:
     await services.csms.remove_realm(realm(bundle.id))
     services.ocpi.exchanges.forget(bundle.id)
     async with services.sessions.begin() as session:
+        # The bundle's row goes first: it locks the row, so a provisioning run that is
+        # still writing finds it gone when it records its next step, and cleans up after
+        # itself (``abandon``) instead of leaving rows this transaction did not see.
+        await session.execute(delete(OcpiBundle).where(OcpiBundle.id == bundle.id))
+        # Rows a provisioning run or a location job committed since the read above.
+        late = [
+            charger_id
+            for charger_id in (
+                await session.scalars(select(Charger.id).where(Charger.ocpi_cpo_id == bundle.id))
+            ).all()
+            if charger_id not in set(charger_ids)
+        ]
+        charger_ids += late
+        tenant_locations = list(
+            {
+                *tenant_locations,
+                *(
+                    await session.scalars(
+                        select(OcpiLocation.ocpp_location_id).where(
+                            OcpiLocation.bundle_id == bundle.id
+                        )
+                    )
+                ).all(),
+            }
+        )
         for start in range(0, len(charger_ids), 500):
             await session.execute(
                 delete(Charger).where(Charger.id.in_(charger_ids[start : start + 500]))
@@ -305,4 +366,5 @@ async def destroy(services: Services, bundle: OcpiBundle) -> None:
         await session.execute(
             delete(Job).where(Job.location_id == f"ocpi:{bundle.id}", Job.org_id == bundle.org_id)
         )
-        await session.execute(delete(OcpiBundle).where(OcpiBundle.id == bundle.id))
+    if late:
+        await services.fleet.forget(late)

@@ -101,8 +101,10 @@ async def markdown(services: Services, bundle: OcpiBundle) -> str:
         )
         lines += ["## EVSEs", ""]
         evse_rows: list[list[object]] = []
+        data_of = {loc.id: loc.data for loc in locations}
         for charger in chargers:
-            for evse in evses_of(services, bundle, charger):
+            location_data = data_of.get(charger.ocpi_location_id or "") or {}
+            for evse in evses_of(services, bundle, charger, location_data):
                 evse_rows.append(
                     [f"`{evse['uid']}`", evse.get("evse_id"), charger.identity, evse["status"]]
                 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import shlex
 from datetime import timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from voltlab.ocpi.bundles.schemas import (
     TokenANew,
     Topology,
 )
+from voltlab.ocpi.parties import new_token
 from voltlab.ocpi.templates import (
     BundlePlan,
     bundle_templates,
@@ -52,11 +52,6 @@ DEFAULT_BEHAVIOUR: dict[str, Any] = {
     "realtime_timeout_ms": 5_000,
     "fallback_policy": "whitelist",
 }
-
-
-def new_token() -> str:
-    # OCPI tokens are string(64); 32 random bytes in URL-safe base64 are 43 characters.
-    return secrets.token_urlsafe(32)
 
 
 def templates() -> TemplateList:
@@ -225,7 +220,9 @@ async def to_out(services: Services, bundle: OcpiBundle) -> BundleOut:
         template=bundle.template,
         template_version=bundle.template_version,
         ocpi_peer_url=urls.versions_url(bundle.base_url, bundle.id),
-        roam_helper=roam_helper(bundle, bundle.token_a) if bundle.token_a else None,
+        # Token A is handed out once (on create, or by POST .../token-a); the helper
+        # carries it, so reads leave both out.
+        roam_helper=None,
         topology=await topology(services, bundle),
         status=bundle.status,  # type: ignore[arg-type]
         expires_at=bundle.expires_at,

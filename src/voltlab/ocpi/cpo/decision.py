@@ -91,7 +91,10 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeAlias
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
+
+# What RecentDecisions keeps: a Decision, or a caller's richer record of one.
+D = TypeVar("D")
 
 __all__ = [
     "ALLOWED_TYPES",
@@ -600,7 +603,7 @@ def _seconds(now: float | datetime) -> float:
     return now.timestamp() if isinstance(now, datetime) else float(now)
 
 
-class RecentDecisions:
+class RecentDecisions(Generic[D]):
     """Decisions of the last ``window_s`` seconds, per (charger, token), bounded in size.
 
     "One decision per start" (docs/ocpi.md): ``remember`` each Authorize decision; when a
@@ -621,7 +624,7 @@ class RecentDecisions:
             raise ValueError("max_entries must be at least 1")
         self.window_s = float(window_s)
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str], tuple[float, Decision]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], tuple[float, D]] = OrderedDict()
 
     @staticmethod
     def _key(charger_id: str, token_uid: str) -> tuple[str, str]:
@@ -639,9 +642,7 @@ class RecentDecisions:
         for key in [k for k, (stamp, _) in self._entries.items() if not self._fresh(stamp, t)]:
             del self._entries[key]
 
-    def remember(
-        self, charger_id: str, token_uid: str, decision: Decision, now: float | datetime
-    ) -> None:
+    def remember(self, charger_id: str, token_uid: str, decision: D, now: float | datetime) -> None:
         """Record ``decision`` (taken at ``now``), replacing an older one for the same key."""
         t = _seconds(now)
         self.prune(t)
@@ -651,14 +652,14 @@ class RecentDecisions:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    def peek(self, charger_id: str, token_uid: str, now: float | datetime) -> Decision | None:
+    def peek(self, charger_id: str, token_uid: str, now: float | datetime) -> D | None:
         """The reusable decision for this key at ``now``, without consuming it."""
         entry = self._entries.get(self._key(charger_id, token_uid))
         if entry is None or not self._fresh(entry[0], _seconds(now)):
             return None
         return entry[1]
 
-    def take(self, charger_id: str, token_uid: str, now: float | datetime) -> Decision | None:
+    def take(self, charger_id: str, token_uid: str, now: float | datetime) -> D | None:
         """The reusable decision for this key at ``now``, consumed (None when there is none)."""
         key = self._key(charger_id, token_uid)
         entry = self._entries.pop(key, None)
