@@ -62,6 +62,7 @@ imported, so the arguments are read, and the environment set, before that import
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import sys
@@ -116,7 +117,7 @@ from py_ocpi.modules.tokens.v_2_2_1.schemas import AuthorizationInfo, Token
 from py_ocpi.modules.versions.enums import VersionNumber
 from py_ocpi.modules.versions.schemas import Version
 from py_ocpi.modules.versions.v_2_2_1.schemas import VersionDetail
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 MODULES = {
     "EMSP": [ModuleID.credentials_and_registration, ModuleID.tokens],
@@ -314,7 +315,8 @@ class MemoryCrud(Crud):
     @classmethod
     async def do(cls, module: ModuleID, role, action: Action, *args, data=None, **kwargs):
         if module == ModuleID.tokens and action == Action.authorize_token and data:
-            STATE.authorize_calls.append({**data, "token_type": str(data["token_type"].value)})
+            token_type = getattr(data["token_type"], "value", data["token_type"])
+            STATE.authorize_calls.append({**data, "token_type": token_type})
             token = await cls.get(module, RoleEnum.emsp, data["token_uid"])
             if token is None:
                 return None
@@ -505,6 +507,124 @@ async def connect(body: ConnectBody) -> dict[str, Any]:
     return {"party": pending, "steps": steps}
 
 
+# ---- the client side of other modules: POST /debug/fetch ----------------------------
+
+
+class FetchBody(BaseModel):
+    method: str = "GET"
+    url: str
+    params: dict[str, Any] | None = None
+    json_body: Any = Field(default=None, alias="json")  # "json" is a BaseModel method
+    parse: str | None = None  # "tokens" | "authorization_info"
+
+
+class TokenBody(BaseModel):
+    class Config:
+        extra = "allow"
+
+
+class ConfigBody(BaseModel):
+    max_page_size: int | None = None
+    spec_single_objects: bool | None = None
+
+    class Config:
+        extra = "forbid"
+
+
+def _party_for(url: str) -> dict[str, Any] | None:
+    """The registered party ``url`` belongs to: one of its endpoints (or its versions URL)
+    is a prefix of it."""
+    for party in STATE.parties:
+        prefixes = [e.get("url") or "" for e in party.get("endpoints") or []]
+        prefixes.append(party.get("versions_url") or "")
+        if any(prefix and url.startswith(prefix.rstrip("/")) for prefix in prefixes):
+            return party
+    return None
+
+
+def _parse(kind: str, data: Any) -> tuple[Any, list[str]]:
+    """``data`` validated by extrawest's own models: (their ``.dict()``, the errors)."""
+    if kind == "authorization_info":
+        try:
+            return AuthorizationInfo.parse_obj(data).dict(), []
+        except ValidationError as exc:
+            return None, [str(exc)]
+    if kind == "tokens":
+        if not isinstance(data, list):
+            return None, [f"expected a list of Tokens, got {type(data).__name__}"]
+        parsed, errors = [], []
+        for item in data:
+            try:
+                parsed.append(Token.parse_obj(item).dict())
+            except ValidationError as exc:
+                errors.append(str(exc))
+        return parsed, errors
+    return None, [f"unknown parse kind {kind!r}"]
+
+
+async def fetch(body: FetchBody) -> dict[str, Any]:
+    party = _party_for(body.url)
+    if party is None or not party.get("token_theirs"):
+        return {"error": f"no registered party serves {body.url}"}
+    headers = {
+        "Authorization": f"Token {encode_string_base64(party['token_theirs'])}",
+        "X-Request-ID": str(uuid.uuid4()),
+        "X-Correlation-ID": str(uuid.uuid4()),
+    }
+    async with httpx.AsyncClient(timeout=15) as client:
+        answer = await client.request(
+            body.method.upper(), body.url, params=body.params, json=body.json_body, headers=headers
+        )
+    result: dict[str, Any] = {
+        "http_status": answer.status_code,
+        "headers": dict(answer.headers),
+        "sent_headers": headers,
+        "body": None,
+        "envelope_error": None,
+        "parsed": None,
+        "errors": [],
+    }
+    try:
+        result["body"] = answer.json()
+    except ValueError:
+        result["body"] = answer.text[:2000]
+        result["envelope_error"] = "not JSON"
+        return result
+    try:
+        OCPIResponse.parse_obj(result["body"])
+    except ValidationError as exc:
+        result["envelope_error"] = str(exc)
+        return result
+    if body.parse:
+        # The raw ``data``: OCPIResponse's Union[list, dict] may coerce it.
+        result["parsed"], result["errors"] = _parse(body.parse, result["body"].get("data"))
+    return result
+
+
+def _single_object_path(path: str) -> bool:
+    """extrawest's token endpoints that answer one object (as a one-element list)."""
+    if "/tokens/" not in path:
+        return False
+    rest = [part for part in path.split("/tokens/", 1)[1].split("/") if part]
+    return (len(rest) == 2 and rest[1] == "authorize") or len(rest) == 3
+
+
+async def _as_single_object(response: Any) -> Any:
+    """``data: [object]`` -> ``data: object`` (``spec_single_objects``)."""
+    content = b"".join([chunk async for chunk in response.body_iterator])
+    headers = {
+        k: v for k, v in response.headers.items() if k.lower() not in ("content-length",)
+    }
+    try:
+        body = json.loads(content)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("data"), list) and len(body["data"]) == 1:
+        body["data"] = body["data"][0]
+        content = json.dumps(body).encode()
+    return Response(content, status_code=response.status_code, headers=headers)
+
+
 # ---- the app -------------------------------------------------------------------------
 
 
@@ -544,8 +664,11 @@ def build_app(args: argparse.Namespace) -> FastAPI:
             "token": token,
             "party": f"{party['country_code']}*{party['party_id']}" if party else None,
             "token_a": token in STATE.tokens_a,
+            "query": request.url.query,
         }
         response = await call_next(request)
+        if STATE.config["spec_single_objects"] and _single_object_path(request.url.path):
+            response = await _as_single_object(response)
         STATE.requests.append({**seen, "http_status": response.status_code})
         return response
 
@@ -560,8 +683,30 @@ def build_app(args: argparse.Namespace) -> FastAPI:
             "parties": STATE.parties,
             "tokens_pushed": list(STATE.tokens_pushed.values()),
             "tokens_own": STATE.tokens_own,
+            "authorize_calls": STATE.authorize_calls,
+            "config": STATE.config,
             "requests": STATE.requests,
         }
+
+    @app.post("/debug/tokens")
+    async def debug_add_token(body: TokenBody) -> dict[str, Any]:
+        fields = body.dict()
+        token = STATE.new_token(len(STATE.tokens_own) + 1, **fields)
+        STATE.tokens_own = [t for t in STATE.tokens_own if t["uid"] != token["uid"]]
+        STATE.tokens_own.append(token)
+        return token
+
+    @app.post("/debug/config")
+    async def debug_config(body: ConfigBody) -> dict[str, Any]:
+        STATE.config.update(body.dict(exclude_unset=True))
+        return STATE.config
+
+    @app.post("/debug/fetch")
+    async def debug_fetch(body: FetchBody) -> Any:
+        result = await fetch(body)
+        if "error" in result:
+            return JSONResponse(status_code=404, content=result)
+        return result
 
     @app.post("/debug/connect")
     async def debug_connect(body: ConnectBody) -> Any:

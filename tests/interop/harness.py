@@ -354,6 +354,41 @@ class ExtrawestPeer:
                 json={"versions_url": versions_url, "token_a": token_a},
             )
 
+    async def _debug(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            answer = await client.post(f"{self.base_url}/debug/{path}", json=body)
+        if answer.status_code != 200:
+            raise HarnessError(f"POST /debug/{path}: HTTP {answer.status_code} {answer.text}")
+        result: dict[str, Any] = answer.json()
+        return result
+
+    async def add_token(self, **fields: Any) -> dict[str, Any]:
+        """Give the (eMSP) peer one more token of its own (``POST /debug/tokens``): the
+        given Token fields over a seeded token's; the token."""
+        return await self._debug("tokens", fields)
+
+    async def configure(self, **config: Any) -> dict[str, Any]:
+        """``POST /debug/config``: ``max_page_size`` (int or None), ``spec_single_objects``."""
+        return await self._debug("config", config)
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        parse: str | None = None,
+    ) -> dict[str, Any]:
+        """One OCPI request from the peer to a party registered with it, with the token
+        that party gave it (``POST /debug/fetch``): ``{http_status, headers, body,
+        envelope_error, parsed, errors}``; ``parse`` ("tokens" | "authorization_info")
+        validates ``data`` with extrawest's models."""
+        return await self._debug(
+            "fetch",
+            {"method": method, "url": url, "params": params, "json": json, "parse": parse},
+        )
+
     def output(self) -> str:
         """The tail of the peer's stdout and stderr."""
         try:

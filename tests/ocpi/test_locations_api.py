@@ -3,6 +3,7 @@ bulk create (raw and from templates), list, get, patch, delete, and bad input.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -341,8 +342,6 @@ async def test_another_tenants_bundle_locations_and_jobs_are_not_found(voltlab: 
 async def test_deleting_the_bundle_during_a_location_job_leaves_nothing_behind(
     voltlab: Voltlab,
 ) -> None:
-    import asyncio
-
     client = voltlab.client
     cpo = await create_bundle(client, "mixed-depot")
     answer = await client.post(

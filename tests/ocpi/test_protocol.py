@@ -431,6 +431,9 @@ async def test_evse_statuses_follow_the_chargers(voltlab: Voltlab) -> None:
         assert stop.status_code in (200, 202), stop.text
         offline = await _wait_status(ocpi, roaming, stopped, "UNKNOWN")
         assert offline["last_updated"] > before[stopped["id"]]["last_updated"]
+        restart = await client.post(f"/ocpp/chargers/{stopped['id']}/start-charger")
+        assert restart.status_code in (200, 202), restart.text
+        await _wait_status(ocpi, roaming, stopped, "AVAILABLE")
 
         start = await client.post(
             "/ocpp/commands/start-session",

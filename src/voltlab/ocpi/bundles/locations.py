@@ -492,6 +492,7 @@ async def _run_job(
 ) -> None:
     created: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
+    made: list[dict[str, Any]] = []  # charger rows inserted by this job
     try:
         await _set_job(services, job_id, status="PROVISIONING")
         for index, planned in enumerate(locations):
@@ -510,7 +511,14 @@ async def _run_job(
                 )
                 continue
             rows = await provision.insert_locations(services, bundle, [planned])
+            made += rows
+            if not await provision.touch(services, bundle):  # destroyed meanwhile
+                await provision.abandon(services, bundle, made)
+                return
             errors = await provision.start_chargers(services, rows)
+            if not await provision.touch(services, bundle):
+                await provision.abandon(services, bundle, made)
+                return
             created.append(
                 {
                     "location_id": planned.ocpi_id,
@@ -537,6 +545,9 @@ async def _run_job(
         )
     except Exception as exc:  # recorded on the job, never lost in the task
         log.exception("OCPI location job %s failed", job_id)
+        if not await provision.touch(services, bundle):  # destroyed meanwhile
+            await provision.abandon(services, bundle, made)
+            return
         await _set_job(
             services,
             job_id,

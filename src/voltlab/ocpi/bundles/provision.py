@@ -58,6 +58,11 @@ async def _progress(services: Services, bundle: OcpiBundle, **values: Any) -> bo
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def touch(services: Services, bundle: OcpiBundle) -> bool:
+    """Whether the bundle still exists (a write: it waits for a destroy in progress)."""
+    return await _progress(services, bundle)
+
+
 async def abandon(services: Services, bundle: OcpiBundle, rows: Sequence[dict[str, Any]]) -> None:
     """The bundle was destroyed while this run provisioned it: take down what the run made
     after the destroy had looked (rows committed since, runtimes started since)."""
@@ -315,12 +320,13 @@ async def destroy(services: Services, bundle: OcpiBundle) -> None:
         # itself (``abandon``) instead of leaving rows this transaction did not see.
         await session.execute(delete(OcpiBundle).where(OcpiBundle.id == bundle.id))
         # Rows a provisioning run or a location job committed since the read above.
+        seen = set(charger_ids)
         late = [
             charger_id
             for charger_id in (
                 await session.scalars(select(Charger.id).where(Charger.ocpi_cpo_id == bundle.id))
             ).all()
-            if charger_id not in set(charger_ids)
+            if charger_id not in seen
         ]
         charger_ids += late
         tenant_locations = list(

@@ -121,7 +121,9 @@ class CpoHooks(CsmsHooks):
                     latency_ms=0.0,
                 )
         elif starting:
-            grant = cpo.recent.take(charger.id, uid, now)
+            # peek, not take: a StartTransaction the charger sends again (its answer was
+            # slow) must carry the same decision and reference, not a second one.
+            grant = cpo.recent.peek(charger.id, uid, now)
         if grant is None:
             try:
                 ocpi_type = token_type_to_ocpi(request.token_type) if request.token_type else None
