@@ -53,7 +53,11 @@ from voltlab.simulator.station import StationOptions
 from voltlab.storage.engine import create_engine, migrate, session_factory
 from voltlab.storage.framelog import FrameLogWriter
 from voltlab.storage.models import Charger
-from voltlab.storage.repositories import bundle_chargers, chargers_to_resume, cpo_bundle_ids
+from voltlab.storage.repositories import (
+    bundle_charger_credentials,
+    chargers_to_resume,
+    cpo_bundle_ids,
+)
 from voltlab.storage.station_state import StationStateStore
 from voltlab.tasks import TaskSet
 
@@ -80,7 +84,7 @@ async def resume_fleet(services: Services) -> int:
 async def open_bundle_realms(services: Services) -> None:
     """The built-in CSMS knows each CPO bundle charger's password before it reconnects."""
     async with services.sessions() as session:
-        for bundle_id, identity, password in await bundle_chargers(session):
+        for bundle_id, identity, password in await bundle_charger_credentials(session):
             services.csms.set_password(str(bundle_id), identity, password or "")
         for bundle_id in await cpo_bundle_ids(session):
             cpo_hooks.attach(services, bundle_id)

@@ -19,7 +19,9 @@ each, the tokens pushed to it. Debug endpoints, without authentication, serve th
     tokens_own: [...], authorize_calls: [...], config: {...}, requests: [...]}``; a party
     is ``{country_code, party_id, role, roles, versions_url, endpoints, token_ours (what it
     calls us with), token_theirs (what we call it with), initiated_by ("them" | "us"),
-    status}``; ``requests`` are the OCPI requests served (with their query string);
+    status}``; a pushed token is the Token as extrawest parsed it plus ``pushed_by``
+    (``cc*pid`` of the pushing party) and ``token_type_arg`` (the type extrawest's router
+    handed over); ``requests`` are the OCPI requests served (with their query string);
     ``authorize_calls`` what extrawest handed to ``Crud.do`` for each authorize (token_uid,
     token_type, location_reference), as extrawest parsed it.
 
@@ -291,7 +293,7 @@ class MemoryCrud(Crud):
             return _register(data, token_a=kwargs.get("auth_token"))
         if module == ModuleID.tokens:
             key = _key(kwargs.get("country_code"), kwargs.get("party_id"), data["uid"])
-            STATE.tokens_pushed[key] = {**data, "pushed_by": _pusher(kwargs)}
+            STATE.tokens_pushed[key] = {**data, **_push_record(kwargs)}
             return data
         raise NotImplementedError(f"create {module}")
 
@@ -301,7 +303,7 @@ class MemoryCrud(Crud):
             return _update_registration(data, token=kwargs.get("auth_token"))
         if module == ModuleID.tokens:
             key = _key(kwargs.get("country_code"), kwargs.get("party_id"), id)
-            STATE.tokens_pushed[key] = {**data, "pushed_by": _pusher(kwargs)}
+            STATE.tokens_pushed[key] = {**data, **_push_record(kwargs)}
             return data
         raise NotImplementedError(f"update {module}")
 
@@ -329,9 +331,15 @@ class MemoryCrud(Crud):
         return None
 
 
-def _pusher(kwargs: dict[str, Any]) -> str | None:
+def _push_record(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Who pushed, and the token type extrawest's router handed to the Crud (it reads a
+    ``token_type`` query parameter, not OCPI's ``type``)."""
     party = STATE.party_by_token(kwargs.get("auth_token"))
-    return f"{party['country_code']}*{party['party_id']}" if party else None
+    token_type = kwargs.get("token_type")
+    return {
+        "pushed_by": f"{party['country_code']}*{party['party_id']}" if party else None,
+        "token_type_arg": getattr(token_type, "value", token_type),
+    }
 
 
 def _party_fields(credentials: dict[str, Any]) -> dict[str, Any]:
@@ -612,9 +620,7 @@ def _single_object_path(path: str) -> bool:
 async def _as_single_object(response: Any) -> Any:
     """``data: [object]`` -> ``data: object`` (``spec_single_objects``)."""
     content = b"".join([chunk async for chunk in response.body_iterator])
-    headers = {
-        k: v for k, v in response.headers.items() if k.lower() not in ("content-length",)
-    }
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length",)}
     try:
         body = json.loads(content)
     except ValueError:

@@ -618,3 +618,20 @@ async def test_deleting_a_bundle_while_it_provisions_leaves_nothing_behind(
     assert voltlab.services.fleet.running_count() == 0
     assert accepted["cpo_id"] not in voltlab.services.csms.realms()
     assert await stored_token_uids(voltlab.services, accepted["cpo_id"]) == []
+
+
+async def test_a_party_id_with_every_variant_taken_is_a_409(voltlab: Voltlab) -> None:
+    # "ZZZ" itself and ZZ2..ZZ9, ZZA..ZZY: 34 more; "ZZZ" is both the original and a variant.
+    party_ids = set()
+    for _ in range(34):
+        accepted = await post_bundle(
+            voltlab.client, template="emsp-basic", role="emsp", party_id="ZZZ"
+        )
+        party_ids.add(accepted["party"]["party_id"])
+    assert len(party_ids) == 34
+    assert all(p.startswith("ZZ") for p in party_ids)
+    refused = await voltlab.client.post(
+        "/ocpi/cpos", json=body("emsp-basic", role="emsp", party_id="ZZZ")
+    )
+    assert refused.status_code == 409, refused.text
+    assert "ZZZ" in refused.json()["detail"]

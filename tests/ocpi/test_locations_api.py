@@ -357,3 +357,15 @@ async def test_deleting_the_bundle_during_a_location_job_leaves_nothing_behind(
     assert (await client.get("/ocpp/chargers")).json()["total"] == 0
     assert (await client.get("/ocpp/locations")).json()["total"] == 0
     assert voltlab.services.fleet.running_count() == 0
+
+
+async def test_one_identity_twice_in_a_request_is_a_400(voltlab: Voltlab) -> None:
+    cpo = await create_bundle(voltlab.client, "mixed-depot")
+    answer = await voltlab.client.post(
+        f"/ocpi/cpos/{cpo['cpo_id']}/locations",
+        json={"locations": [raw_location("A"), raw_location("B")]},
+    )
+    assert answer.status_code == 400, answer.text
+    assert "RAW-001" in answer.json()["detail"]
+    listed = (await voltlab.client.get(f"/ocpi/cpos/{cpo['cpo_id']}/locations")).json()
+    assert listed["total"] == 1

@@ -588,3 +588,34 @@ async def test_the_next_link_keeps_the_filters(voltlab: Voltlab) -> None:
     ids = [loc["id"] for loc in first.json()["data"] + second.json()["data"]]
     assert len(set(ids)) == 3
     assert "Link" not in second.headers
+
+
+async def test_evse_statuses_follow_ocpp_2_0_1_chargers_too(voltlab: Voltlab) -> None:
+    roaming = await connect_emsp_to_cpo(voltlab, template="mixed-depot")
+    chargers = await bundle_chargers(voltlab.client, roaming.cpo["cpo_id"])
+    modern = [c for c in chargers if c["ocpp_version"] == "OCPP2.0.1"]
+    assert len(modern) >= 2
+    faulty, busy = modern[0], modern[1]
+    client = voltlab.client
+    async with ocpi_client(b64(roaming.token_c)) as ocpi:
+        for charger in (faulty, busy):
+            await _wait_status(ocpi, roaming, charger, "AVAILABLE")
+        fault = await client.post(
+            "/ocpp/commands/inject-fault",
+            json={"target": {"charger_id": faulty["id"]}, "event": {"fault_type": "OverVoltage"}},
+        )
+        assert fault.status_code == 200, fault.text
+        await _wait_status(ocpi, roaming, faulty, "OUTOFORDER")
+        cleared = await client.post(
+            "/ocpp/commands/clear-fault",
+            json={"target": {"charger_id": faulty["id"]}, "event": {}},
+        )
+        assert cleared.status_code == 200, cleared.text
+        await _wait_status(ocpi, roaming, faulty, "AVAILABLE")
+
+        start = await client.post(
+            "/ocpp/commands/start-session",
+            json={"target": {"charger_id": busy["id"]}, "event": {"id_tag": "ANY"}},
+        )
+        assert start.status_code == 202, start.text
+        await _wait_status(ocpi, roaming, busy, "CHARGING")

@@ -36,14 +36,15 @@ class Voltlab:
 
 
 class LiveServer:
-    """``async with LiveServer(settings) as base_url``: uvicorn on a free loopback port."""
+    """``async with LiveServer(settings) as base_url``: uvicorn on a free loopback port
+    (or on ``port``, to come back where a previous server was)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, port: int = 0) -> None:
         from voltlab.app import create_app
 
         self.app = create_app(settings)
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+            self.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
         )
         self.server = uvicorn.Server(config)
         self.task: asyncio.Task[None] | None = None

@@ -102,12 +102,10 @@ def _spawn_on_connected(services: Services, bundle_id: int, peer_id: str) -> Non
 # ---- server side -------------------------------------------------------------------
 
 
-async def register(
-    services: Services, bundle: OcpiBundle, peer: OcpiPeer | None, body: Credentials
-) -> dict[str, Any]:
-    """Credentials POST. ``peer`` is the caller's registration (None: Token A)."""
-    if peer is not None:
-        raise MethodNotAllowed("already registered: use PUT to update or DELETE to unregister")
+async def _peer_side(
+    services: Services, bundle: OcpiBundle, body: Credentials
+) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The registering peer's version, endpoints (fetched with its token) and roles."""
     client = services.ocpi.client(bundle.id, body.token)
     try:
         await check_peer_url(services, body.url)
@@ -115,6 +113,16 @@ async def register(
     except (OcpiClientError, PeerRefused) as exc:
         raise UnableToUseClientApi(f"cannot use the client's API: {exc}") from exc
     roles = [role.model_dump(mode="json", exclude_none=True) for role in body.roles]
+    return version, endpoints, roles
+
+
+async def register(
+    services: Services, bundle: OcpiBundle, peer: OcpiPeer | None, body: Credentials
+) -> dict[str, Any]:
+    """Credentials POST. ``peer`` is the caller's registration (None: Token A)."""
+    if peer is not None:
+        raise MethodNotAllowed("already registered: use PUT to update or DELETE to unregister")
+    version, endpoints, roles = await _peer_side(services, bundle, body)
     country_code, party_id, role = primary_party(roles)
     token_c = new_token()
     now = utcnow()
@@ -155,13 +163,7 @@ async def update(
     """Credentials PUT: re-fetch the peer's endpoints with its new token, rotate ours."""
     if peer is None or peer.status != "CONNECTED":
         raise MethodNotAllowed("not registered: POST credentials with Token A first")
-    client = services.ocpi.client(bundle.id, body.token)
-    try:
-        await check_peer_url(services, body.url)
-        version, endpoints = await fetch_endpoints(client, body.url)
-    except (OcpiClientError, PeerRefused) as exc:
-        raise UnableToUseClientApi(f"cannot use the client's API: {exc}") from exc
-    roles = [role.model_dump(mode="json", exclude_none=True) for role in body.roles]
+    version, endpoints, roles = await _peer_side(services, bundle, body)
     country_code, party_id, role = primary_party(roles)
     token_c = new_token()
     async with services.sessions.begin() as session:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -86,6 +86,24 @@ async def connected_peers(
     if role is not None:
         query = query.where(OcpiPeer.role == role)
     return list((await session.scalars(query.order_by(OcpiPeer.created_at))).all())
+
+
+def peer_parties(peer: OcpiPeer) -> set[tuple[str, str]]:
+    """Every (country_code, party_id) the peer registered (a hub may register several),
+    upper-cased: OCPI compares them without case."""
+    parties = {
+        (str(role.get("country_code", "")).upper(), str(role.get("party_id", "")).upper())
+        for role in peer.roles or []
+    }
+    if peer.country_code and peer.party_id:
+        parties.add((peer.country_code.upper(), peer.party_id.upper()))
+    return parties
+
+
+def token_party(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """The eMSP whose token a Session or CDR is for (its ``cdr_token``), upper-cased."""
+    token = obj.get("cdr_token") or {}
+    return str(token.get("country_code", "")).upper(), str(token.get("party_id", "")).upper()
 
 
 def peer_out(peer: OcpiPeer) -> dict[str, Any]:

@@ -137,7 +137,7 @@ async def chargers_to_resume(session: AsyncSession) -> list[Charger]:
     return list(rows.all())
 
 
-async def bundle_chargers(session: AsyncSession) -> list[tuple[int, str, str | None]]:
+async def bundle_charger_credentials(session: AsyncSession) -> list[tuple[int, str, str | None]]:
     """Across tenants, for start-up only: (bundle id, identity, password) of every charger
     of an OCPI CPO bundle."""
     rows = await session.execute(
@@ -153,4 +153,15 @@ async def cpo_bundle_ids(session: AsyncSession) -> list[int]:
     from voltlab.storage.ocpi import OcpiBundle
 
     rows = await session.scalars(select(OcpiBundle.id).where(OcpiBundle.role == "CPO"))
+    return list(rows.all())
+
+
+async def chargers_of_bundle(
+    session: AsyncSession, bundle_id: int, location_id: str | None = None
+) -> list[Charger]:
+    """The chargers of an OCPI CPO bundle (of one of its OCPI locations), in plan order."""
+    query = select(Charger).where(Charger.ocpi_cpo_id == bundle_id)
+    if location_id is not None:
+        query = query.where(Charger.ocpi_location_id == location_id)
+    rows = await session.scalars(query.order_by(Charger.created_at, Charger.id))
     return list(rows.all())

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from voltlab.ids import isoformat
 from voltlab.ocpi import urls
 from voltlab.services import Services
-from voltlab.storage.models import Charger
 from voltlab.storage.ocpi import OcpiBundle, OcpiLocation, OcpiPeer, OcpiToken
+from voltlab.storage.repositories import chargers_of_bundle
 
 
 def _table(headers: list[str], rows: list[list[object]]) -> list[str]:
@@ -34,15 +34,7 @@ async def markdown(services: Services, bundle: OcpiBundle) -> str:
                 )
             ).all()
         )
-        chargers = list(
-            (
-                await session.scalars(
-                    select(Charger)
-                    .where(Charger.ocpi_cpo_id == bundle.id)
-                    .order_by(Charger.created_at, Charger.id)
-                )
-            ).all()
-        )
+        chargers = await chargers_of_bundle(session, bundle.id)
         tokens = list(
             (
                 await session.scalars(

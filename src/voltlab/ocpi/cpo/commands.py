@@ -89,12 +89,14 @@ from voltlab.ocpi.models.commands import (
     UnlockConnector,
 )
 from voltlab.ocpi.models.common import DisplayText
+from voltlab.ocpi.parties import peer_parties
 from voltlab.ocpi.templates import evse_uid_for
 from voltlab.ocpi.transport import OcpiClientError
 from voltlab.services import Services
 from voltlab.simulator.spec import ConnectorRef, connectors_for
 from voltlab.storage.models import Charger
 from voltlab.storage.ocpi import OcpiBundle, OcpiCommand, OcpiLocation, OcpiPeer, OcpiSession
+from voltlab.storage.repositories import chargers_of_bundle
 
 log = logging.getLogger(__name__)
 
@@ -172,16 +174,6 @@ def party_of(peer: OcpiPeer) -> dict[str, Any]:
     return {"country_code": peer.country_code, "party_id": peer.party_id}
 
 
-def peer_parties(peer: OcpiPeer) -> set[tuple[str, str]]:
-    """Every (country_code, party_id) the peer registered (a hub may register several)."""
-    parties = {((peer.country_code or "").upper(), (peer.party_id or "").upper())}
-    for role in peer.roles or []:
-        parties.add(
-            (str(role.get("country_code", "")).upper(), str(role.get("party_id", "")).upper())
-        )
-    return parties
-
-
 # -- where a command goes -------------------------------------------------------------------
 
 
@@ -192,17 +184,7 @@ async def evses_at(services: Services, bundle: OcpiBundle, location_id: str) -> 
         location = await session.get(OcpiLocation, (bundle.id, location_id))
         if location is None:
             return None
-        chargers = list(
-            (
-                await session.scalars(
-                    select(Charger)
-                    .where(
-                        Charger.ocpi_cpo_id == bundle.id, Charger.ocpi_location_id == location_id
-                    )
-                    .order_by(Charger.created_at, Charger.id)
-                )
-            ).all()
-        )
+        chargers = await chargers_of_bundle(session, bundle.id, location_id)
     evses = []
     for charger in chargers:
         model = catalog.model(charger.brand_slug, charger.model_slug)

@@ -20,6 +20,7 @@ from voltlab.services import Services
 from voltlab.simulator.spec import connectors_for
 from voltlab.storage.models import Charger
 from voltlab.storage.ocpi import OcpiBundle, OcpiLocation
+from voltlab.storage.repositories import chargers_of_bundle
 
 # OCPP status -> OCPI EVSE status (protocols.md section 4, "Mapping (voltlab)").
 EVSE_STATUS = {
@@ -131,15 +132,7 @@ async def locations(services: Services, bundle: OcpiBundle) -> list[dict[str, An
                 )
             ).all()
         )
-        chargers = list(
-            (
-                await session.scalars(
-                    select(Charger)
-                    .where(Charger.ocpi_cpo_id == bundle.id)
-                    .order_by(Charger.created_at, Charger.id)
-                )
-            ).all()
-        )
+        chargers = await chargers_of_bundle(session, bundle.id)
     by_location: dict[str, list[Charger]] = {}
     for charger in chargers:
         by_location.setdefault(charger.ocpi_location_id or "", []).append(charger)
@@ -153,15 +146,5 @@ async def location(
         row = await session.get(OcpiLocation, (bundle.id, location_id))
         if row is None:
             return None
-        chargers = list(
-            (
-                await session.scalars(
-                    select(Charger)
-                    .where(
-                        Charger.ocpi_cpo_id == bundle.id, Charger.ocpi_location_id == location_id
-                    )
-                    .order_by(Charger.created_at, Charger.id)
-                )
-            ).all()
-        )
+        chargers = await chargers_of_bundle(session, bundle.id, location_id)
     return location_object(services, bundle, row, chargers)

@@ -40,7 +40,7 @@ from voltlab.ocpi.cpo.decision import token_type_to_ocpi
 from voltlab.ocpi.cpo.grants import Grant
 from voltlab.ocpi.cpo.tokens import lookup
 from voltlab.ocpi.models import CDR, Session, SessionPatch, dump
-from voltlab.ocpi.parties import connected_peers, endpoint
+from voltlab.ocpi.parties import connected_peers, endpoint, token_party
 from voltlab.ocpi.pricing import Priced, price_session
 from voltlab.ocpi.templates import OCPI_STANDARD, connector_details, evse_id_for, evse_uid_for
 from voltlab.ocpi.transport import OcpiClientError
@@ -805,11 +805,6 @@ def _routing(bundle: OcpiBundle, to: tuple[str, str]) -> dict[str, str]:
     }
 
 
-def _token_party(obj: Mapping[str, Any]) -> tuple[str, str]:
-    token = obj["cdr_token"]
-    return str(token["country_code"]).upper(), str(token["party_id"]).upper()
-
-
 async def _push_session(
     services: Services,
     bundle: OcpiBundle,
@@ -817,7 +812,7 @@ async def _push_session(
     patch: dict[str, Any] | None,
 ) -> None:
     """PUT ``data`` (``patch`` None) or PATCH ``patch`` to the token's eMSP."""
-    party = _token_party(data)
+    party = token_party(data)
     peer = await _emsp_peer(services, bundle, party)
     base = endpoint(peer, "sessions", "RECEIVER") if peer is not None else None
     if peer is None or base is None:
@@ -841,7 +836,7 @@ async def _push_session(
 
 
 async def _push_cdr(services: Services, bundle: OcpiBundle, cdr: dict[str, Any]) -> None:
-    party = _token_party(cdr)
+    party = token_party(cdr)
     peer = await _emsp_peer(services, bundle, party)
     url = endpoint(peer, "cdrs", "RECEIVER") if peer is not None else None
     if peer is None or url is None:

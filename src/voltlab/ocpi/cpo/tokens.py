@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voltlab.ocpi import credentials
 from voltlab.ocpi.models import Token, dump
-from voltlab.ocpi.parties import connected_peers, endpoint
+from voltlab.ocpi.parties import connected_peers, endpoint, peer_parties
 from voltlab.ocpi.token_store import token_row
 from voltlab.ocpi.transport import InvalidParameters, OcpiClientError, validation_message
 from voltlab.services import Services
@@ -223,17 +223,6 @@ async def patch(
 
 
 # ---- the pull ----------------------------------------------------------------------------
-
-
-def peer_parties(peer: OcpiPeer) -> set[tuple[str, str]]:
-    """The (country_code, party_id) pairs of the peer's CredentialsRoles."""
-    parties = {
-        (str(role.get("country_code", "")).upper(), str(role.get("party_id", "")).upper())
-        for role in peer.roles or []
-    }
-    if peer.country_code and peer.party_id:
-        parties.add((peer.country_code.upper(), peer.party_id.upper()))
-    return parties
 
 
 def is_emsp(peer: OcpiPeer) -> bool:

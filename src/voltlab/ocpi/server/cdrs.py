@@ -17,14 +17,18 @@ from starlette.responses import Response
 
 from voltlab.ocpi import urls
 from voltlab.ocpi.models import CDR, dump
-from voltlab.ocpi.server.context import Caller, CallerDep, public_url, reply, require_role
-from voltlab.ocpi.server.sessions import caller_parties, token_party
+from voltlab.ocpi.parties import peer_parties
+from voltlab.ocpi.server.context import (
+    Caller,
+    CallerDep,
+    reply,
+    require_role,
+    sender_list,
+)
 from voltlab.ocpi.transport import (
     ClientError,
     InvalidParameters,
     NotFound,
-    paginate,
-    parse_page_params,
     read_json,
 )
 from voltlab.storage.ocpi import OcpiCdr
@@ -44,27 +48,7 @@ def cdr_url(caller: Caller, cdr_id: str) -> str:
 @router.get("")
 @router.get("/", include_in_schema=False)  # the specification's examples end with "/"
 async def list_cdrs(request: Request, caller: CallerDep) -> Response:
-    peer = caller.registered
-    require_role(caller, "CPO", "the cdrs SENDER interface")
-    params = parse_page_params(request.query_params)
-    query = select(OcpiCdr).where(OcpiCdr.bundle_id == caller.bundle.id)
-    if params.date_from is not None:
-        query = query.where(OcpiCdr.last_updated >= params.date_from)
-    if params.date_to is not None:
-        query = query.where(OcpiCdr.last_updated < params.date_to)
-    async with caller.services.sessions() as db:
-        rows = list((await db.scalars(query.order_by(OcpiCdr.id))).all())
-    # 10.1.3: "the CPO is allowed to return only the CDRs that are relevant for the
-    # requesting eMSP": those of its tokens (the others are other eMSPs' bills).
-    parties = caller_parties(peer)
-    items = [row for row in rows if token_party(row.data) in parties]
-    page, headers = paginate(
-        items,
-        params,
-        last_updated=lambda row: row.last_updated,
-        base_url=public_url(caller, request),
-    )
-    return reply(request, [row.data for row in page], headers=headers)
+    return await sender_list(request, caller, OcpiCdr, "cdrs")
 
 
 # --------------------------------------------------------------------------- RECEIVER (eMSP)
@@ -77,7 +61,7 @@ async def post_cdr(request: Request, caller: CallerDep) -> Response:
     require_role(caller, "EMSP", "the cdrs RECEIVER interface")
     body = await read_json(request, CDR)
     party = (body.country_code, body.party_id)
-    if party not in caller_parties(peer):
+    if party not in peer_parties(peer):
         # CDRs are Client Owned Objects (4.1.5): a client posts its own, not another's.
         raise InvalidParameters(f"the CDR's owner {party[0]}*{party[1]} is not this client")
     data = dump(body)
@@ -129,7 +113,7 @@ async def get_cdr(request: Request, caller: CallerDep, cdr_id: str) -> Response:
             ).all()
         )
     # Only the CDRs the caller posted: another CPO's CDR with the same id is not its own.
-    parties = caller_parties(peer)
+    parties = peer_parties(peer)
     row = next((r for r in rows if (r.country_code, r.party_id) in parties), None)
     if row is None:
         raise NotFound(f"unknown CDR {cdr_id!r}")

@@ -11,18 +11,21 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 from starlette.responses import Response
 
-from voltlab.ocpi.parties import find_peer
+from voltlab.ocpi.parties import find_peer, peer_parties, token_party
 from voltlab.ocpi.transport import (
     NotFound,
     Unauthorized,
     correlation_headers,
     ocpi_response,
+    paginate,
+    parse_page_params,
     token_candidates,
 )
 from voltlab.services import Services
-from voltlab.storage.ocpi import OcpiBundle, OcpiPeer
+from voltlab.storage.ocpi import OcpiBundle, OcpiCdr, OcpiPeer, OcpiSession
 
 
 @dataclass(slots=True)
@@ -86,3 +89,29 @@ def require_role(caller: Caller, role: str, module: str) -> None:
     """A module only the CPO (or only the eMSP) serves."""
     if caller.bundle.role != role:
         raise NotFound(f"this party ({caller.bundle.role}) does not serve {module} here")
+
+
+async def sender_list(
+    request: Request, caller: Caller, table: type[OcpiSession] | type[OcpiCdr], module: str
+) -> Response:
+    """A CPO's SENDER list of Sessions or CDRs, paginated on ``last_updated``. Only the
+    objects of the calling eMSP's tokens (10.1.3, 4.1.4.1: what is relevant to it)."""
+    peer = caller.registered
+    require_role(caller, "CPO", f"the {module} SENDER interface")
+    params = parse_page_params(request.query_params)
+    query = select(table).where(table.bundle_id == caller.bundle.id)
+    if params.date_from is not None:
+        query = query.where(table.last_updated >= params.date_from)
+    if params.date_to is not None:
+        query = query.where(table.last_updated < params.date_to)
+    async with caller.services.sessions() as db:
+        rows = list((await db.scalars(query.order_by(table.id))).all())
+    parties = peer_parties(peer)
+    items = [row for row in rows if token_party(row.data) in parties]
+    page, headers = paginate(
+        items,
+        params,
+        last_updated=lambda row: row.last_updated,
+        base_url=public_url(caller, request),
+    )
+    return reply(request, [row.data for row in page], headers=headers)

@@ -18,35 +18,24 @@ from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
 from voltlab.ocpi.models import ChargingPreferences, Session, SessionPatch, dump
-from voltlab.ocpi.server.context import Caller, CallerDep, public_url, reply, require_role
+from voltlab.ocpi.parties import peer_parties, token_party
+from voltlab.ocpi.server.context import (
+    Caller,
+    CallerDep,
+    reply,
+    require_role,
+    sender_list,
+)
 from voltlab.ocpi.transport import (
     InvalidParameters,
     NotFound,
     ServerError,
-    paginate,
-    parse_page_params,
     read_json,
     validation_message,
 )
-from voltlab.storage.ocpi import OcpiPeer, OcpiSession
+from voltlab.storage.ocpi import OcpiSession
 
 router = APIRouter(prefix="/ocpi/{cpo_id}/2.2.1/sessions", tags=["OCPI protocol"])
-
-
-def caller_parties(peer: OcpiPeer) -> set[tuple[str, str]]:
-    """Every (country_code, party_id) the peer registered in its CredentialsRoles."""
-    parties = {
-        (str(r.get("country_code", "")).upper(), str(r.get("party_id", "")).upper())
-        for r in peer.roles or []
-    }
-    if peer.country_code and peer.party_id:
-        parties.add((peer.country_code.upper(), peer.party_id.upper()))
-    return parties
-
-
-def token_party(obj: dict[str, Any]) -> tuple[str, str]:
-    token = obj.get("cdr_token") or {}
-    return str(token.get("country_code", "")).upper(), str(token.get("party_id", "")).upper()
 
 
 # --------------------------------------------------------------------------- SENDER (CPO)
@@ -55,27 +44,7 @@ def token_party(obj: dict[str, Any]) -> tuple[str, str]:
 @router.get("")
 @router.get("/", include_in_schema=False)  # the specification's examples end with "/"
 async def list_sessions(request: Request, caller: CallerDep) -> Response:
-    peer = caller.registered
-    require_role(caller, "CPO", "the sessions SENDER interface")
-    params = parse_page_params(request.query_params)
-    query = select(OcpiSession).where(OcpiSession.bundle_id == caller.bundle.id)
-    # date_from inclusive, date_to exclusive (9.2.1.1); paginate() checks them again.
-    if params.date_from is not None:
-        query = query.where(OcpiSession.last_updated >= params.date_from)
-    if params.date_to is not None:
-        query = query.where(OcpiSession.last_updated < params.date_to)
-    async with caller.services.sessions() as db:
-        rows = list((await db.scalars(query.order_by(OcpiSession.id))).all())
-    # 10.1.3 / 4.1.4.1: only what is relevant to this eMSP: the Sessions of its tokens.
-    parties = caller_parties(peer)
-    items = [row for row in rows if token_party(row.data) in parties]
-    page, headers = paginate(
-        items,
-        params,
-        last_updated=lambda row: row.last_updated,
-        base_url=public_url(caller, request),
-    )
-    return reply(request, [row.data for row in page], headers=headers)
+    return await sender_list(request, caller, OcpiSession, "sessions")
 
 
 @router.put("/{session_id}/charging_preferences")
@@ -94,7 +63,7 @@ async def put_charging_preferences(
                 )
             )
         ).first()
-    if row is None or token_party(row.data) not in caller_parties(peer):
+    if row is None or token_party(row.data) not in peer_parties(peer):
         raise NotFound(f"unknown session {session_id!r}")
     # 9.4.1: an EVSE without CHARGING_PREFERENCES_CAPABLE (none of voltlab's) -> 404 + 2001.
     raise InvalidParameters("this EVSE is not CHARGING_PREFERENCES_CAPABLE", http_status=404)
@@ -108,7 +77,7 @@ def _owner(caller: Caller, country_code: str, party_id: str) -> tuple[str, str]:
     peer = caller.registered
     require_role(caller, "EMSP", "the sessions RECEIVER interface")
     party = (country_code.upper(), party_id.upper())
-    if party not in caller_parties(peer):
+    if party not in peer_parties(peer):
         raise NotFound(f"{party[0]}*{party[1]} is not a party of this client")
     return party
 
