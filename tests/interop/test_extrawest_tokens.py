@@ -26,7 +26,9 @@ extrawest's deviations these tests show (none of them bends voltlab):
   the GET twice and gives up with a clear error in its exchange log and in
   ``POST .../tokens/pull``; it neither hangs nor crashes.
 - **Unknown token: HTTP 404 ``{"detail": "Object not found."}``**, no OCPI envelope (and
-  no 2004). voltlab maps the 404 to an unknown token: real-time path, refused.
+  so no 2004). voltlab takes only 2004 for "unknown token": the bare 404 is a failed call,
+  the fallback path with the error ``POST ...: HTTP 404 (HTTP 404)``, and the fallback
+  policy refuses a token the CPO does not hold (OCPP 1.6 ``Invalid``).
 - **CiStrings lower-cased**: it sends ``de``/``xwe``/``xw00000001`` (and a lower-cased
   ``contract_id``) and stores what it receives lower-cased. voltlab stores country and
   party upper-case and keeps the uid as sent; tags match case-insensitively.
@@ -278,17 +280,19 @@ async def test_a_voltlab_cpo_pulls_an_extrawest_emsps_tokens_and_decides_with_th
     assert decision["authorization_reference"] is None
     assert decision["emsp"] == {"country_code": "DE", "party_id": "XWE"}
 
-    # An uncached uid: voltlab asks extrawest too; its 404 without an envelope means
-    # "unknown": the real-time path, refused, no error.
+    # An uncached uid: voltlab asks extrawest too. extrawest's 404 carries no envelope,
+    # so no 2004: voltlab reads it as a failed call, not as "unknown token" (only 2004
+    # says that), and its fallback policy refuses a token it does not hold.
     unknown = await present(voltlab, chargers[2], UNKNOWN_UID)
     [call] = await logged(voltlab, cpo["cpo_id"], "POST", f"/{UNKNOWN_UID}/authorize")
     assert (call["http_status"], call["status_code"]) == (404, None)
     assert json.loads(call["response_body"]) == {"detail": "Object not found."}
     decision = unknown["decision"]
-    assert decision["path"] == "realtime"
+    assert decision["path"] == "fallback", str(decision)
     assert decision["ocpi_allowed"] is None
     assert decision["ocpp_status"] == unknown["ocpp"]["status"] == "Invalid"
-    assert decision["error"] is None
+    assert decision["error"] == f"POST {call['url']}: HTTP 404 (HTTP 404)"
+    assert decision["authorization_reference"] is None
     assert decision["emsp"] is None
     # extrawest refused it before its backend saw it (no authorize_calls entry).
     state = await peer.state()

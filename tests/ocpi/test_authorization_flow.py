@@ -94,6 +94,21 @@ class Flow:
                 return str(token["uid"])
         raise AssertionError(f"emsp-basic has no {kind} {whitelist} token with valid={valid}")
 
+    async def issue(self, uid: str, whitelist: str, *, valid: bool = True) -> str:
+        """A new eMSP token, pushed; returns once the CPO's cache holds it."""
+        created = await self.client.post(
+            f"/ocpi/cpos/{self.emsp_id}/tokens",
+            json={"uid": uid, "whitelist": whitelist, "valid": valid},
+        )
+        assert created.status_code == 201, created.text
+
+        async def cached() -> bool:
+            answer = await self.client.get(f"/ocpi/cpos/{self.cpo_id}/tokens/{uid}")
+            return answer.status_code == 200 and answer.json()["valid"] is valid
+
+        await eventually(cached, timeout=10)
+        return uid
+
     # -- driving the chargers -------------------------------------------------------------
 
     async def command(self, name: str, outlet: Outlet, event: dict[str, Any]) -> dict[str, Any]:
@@ -402,9 +417,9 @@ async def test_a_token_the_cpo_was_never_sent_is_asked_in_real_time_and_accepted
     assert row["path"] == "realtime"  # not cached, so asked, whatever its whitelist
     assert row["ocpi_allowed"] == "ALLOWED"
     assert row["emsp"] == flow.emsp_party  # the eMSP that answered owns it
-    assert row["authorization_reference"] == (await flow.emsp_answer(uid))[
-        "authorization_reference"
-    ]
+    assert (
+        row["authorization_reference"] == (await flow.emsp_answer(uid))["authorization_reference"]
+    )
 
 
 # ============================================================================ fallback
@@ -465,14 +480,27 @@ async def test_an_unknown_token_is_refused_by_every_policy_when_the_emsp_is_slow
     assert row["authorization_reference"] is None
 
 
-@pytest.mark.parametrize(("whitelist", "status"), [("ALLOWED_OFFLINE", "Accepted"), ("NEVER", "Invalid")])
+ERRORS = [
+    # the OCPI error the eMSP answers every authorize with, token whitelist, status
+    pytest.param(
+        {"http_status": 503, "status_code": 3000}, "ALLOWED_OFFLINE", "Accepted", id="503"
+    ),
+    pytest.param({"http_status": 503, "status_code": 3000}, "NEVER", "Invalid", id="503-never"),
+    # Only OCPI 2004 says "unknown token": a 404 with another status is an error too.
+    pytest.param(
+        {"http_status": 404, "status_code": 3000}, "ALLOWED_OFFLINE", "Accepted", id="404"
+    ),
+]
+
+
+@pytest.mark.parametrize(("error", "whitelist", "status"), ERRORS)
 async def test_when_the_emsp_answers_with_an_error_the_cpo_falls_back_and_logs_it(
-    voltlab: Voltlab, whitelist: str, status: str
+    voltlab: Voltlab, error: dict[str, int], whitelist: str, status: str
 ) -> None:
     flow = await make_flow(voltlab)
     outlet = flow.outlet("1.6")
     uid = flow.token(whitelist)
-    await flow.emsp_behaves(error={"http_status": 503, "status_code": 3000})
+    await flow.emsp_behaves(error=error)
 
     answer = await flow.present(outlet, uid)
 
@@ -481,14 +509,91 @@ async def test_when_the_emsp_answers_with_an_error_the_cpo_falls_back_and_logs_i
     assert row["path"] == "fallback"
     assert row["ocpp_status"] == status
     assert row["ocpi_allowed"] is None
-    assert "HTTP 503" in row["error"] and "OCPI 3000" in row["error"], row
+    said = f"HTTP {error['http_status']}", f"OCPI {error['status_code']}"
+    assert all(text in (row["error"] or "") for text in said), row
     assert row["latency_ms"] < 1000  # an error is an answer: nobody waited for a timeout
     calls = await flow.authorize_calls(uid)
-    assert [(c["http_status"], c["status_code"]) for c in calls] == [(503, 3000)]
+    assert [(c["http_status"], c["status_code"]) for c in calls] == [tuple(error.values())]
     assert (row["authorization_reference"] is not None) == (status == "Accepted")
 
 
-# ============================================================================ what the charger is told
+async def test_an_emsp_error_saying_unknown_token_refuses_in_real_time(voltlab: Voltlab) -> None:
+    flow = await make_flow(voltlab)
+    outlet = flow.outlet("1.6")
+    uid = flow.token("ALLOWED_OFFLINE")
+    await flow.emsp_behaves(error={"http_status": 404, "status_code": 2004})
+
+    assert (await flow.present(outlet, uid))["status"] == "Invalid"
+    row = await flow.decision(uid)
+    assert (row["path"], row["ocpi_allowed"], row["error"]) == ("realtime", None, None)
+
+
+async def test_when_the_emsp_is_gone_a_cached_allowed_offline_token_falls_back_to_accepted(
+    voltlab: Voltlab,
+) -> None:
+    flow = await make_flow(voltlab)
+    outlet = flow.outlet("1.6")
+    uid = flow.token("ALLOWED_OFFLINE")
+    gone = await flow.client.delete(f"/ocpi/cpos/{flow.emsp_id}")
+    assert gone.status_code == 204, gone.text
+
+    assert (await flow.present(outlet, uid))["status"] == "Accepted"
+    row = await flow.decision(uid)
+    assert row["path"] == "fallback"
+    assert row["error"], row  # what the unreachable eMSP's address answered
+    assert REFERENCE.match(row["authorization_reference"] or ""), row
+
+
+async def test_a_cached_token_with_valid_false_is_never_accepted_by_the_fallback(
+    voltlab: Voltlab,
+) -> None:
+    flow = await make_flow(voltlab)
+    outlet = flow.outlet("1.6")
+    uid = await flow.issue("LOSTCARD00000001", "ALLOWED_OFFLINE", valid=False)
+    await flow.cpo_behaves(realtime_timeout_ms=TIMEOUT_MS, fallback_policy="accept_known")
+    await flow.emsp_behaves(answer_delay_ms=SLOW_MS)
+
+    assert (await flow.present(outlet, uid))["status"] == "Blocked"
+    row = await flow.decision(uid)
+    assert (row["path"], row["ocpp_status"]) == ("fallback", "Blocked")
+    assert row["error"] == f"timeout after {TIMEOUT_MS} ms"
+    assert row["authorization_reference"] is None
+
+
+async def test_the_emsps_real_time_answer_wins_over_a_cached_valid_false(
+    voltlab: Voltlab,
+) -> None:
+    flow = await make_flow(voltlab)
+    outlet = flow.outlet("1.6")
+    uid = await flow.issue("LOSTCARD00000002", "NEVER", valid=False)
+
+    # The eMSP itself answers BLOCKED for its invalid token ...
+    assert (await flow.present(outlet, uid))["status"] == "Blocked"
+    refused = (await flow.decisions(uid))[0]
+    assert (refused["path"], refused["ocpi_allowed"]) == ("realtime", "BLOCKED")
+    # ... and when it says ALLOWED (the token's state changed), the CPO follows it.
+    await flow.emsp_behaves(forced_answers={uid: "ALLOWED"})
+    assert (await flow.present(outlet, uid))["status"] == "Accepted"
+    accepted = (await flow.decisions(uid))[0]
+    assert (accepted["path"], accepted["ocpi_allowed"]) == ("realtime", "ALLOWED")
+    assert len(await flow.authorize_calls(uid)) == 2
+
+
+async def test_a_tag_matches_its_cached_token_whatever_its_case(voltlab: Voltlab) -> None:
+    flow = await make_flow(voltlab)
+    outlet = flow.outlet("1.6")
+    uid = flow.token("ALWAYS")
+    assert uid != uid.lower()
+
+    assert (await flow.present(outlet, uid.lower()))["status"] == "Accepted"
+    row = await flow.decision(uid)
+    assert row["path"] == "cache"
+    assert row["token_uid"] == uid  # the cached token's spelling
+    assert await flow.authorize_calls(uid) == []
+    assert await flow.authorize_calls(uid.lower()) == []
+
+
+# ============================================================================ the charger's answer
 
 
 async def test_a_2_0_1_charger_is_shown_the_emsps_info_and_a_1_6_charger_gets_none(
@@ -507,15 +612,20 @@ async def test_a_2_0_1_charger_is_shown_the_emsps_info_and_a_1_6_charger_gets_no
         sent = (await flow.authorize_answer(ev201, uid))["idTokenInfo"]
         assert sent["personalMessage"]["content"] == info["text"], sent
 
-    # A 1.6 answer has no personal message (the idTagInfo has no such field).
+    # A cache decision has no eMSP info: the 2.0.1 answer carries no message of its own.
     always = flow.token("ALWAYS")
-    assert (await flow.present(ac16, always))["status"] == "Accepted"
+    assert (await flow.present(ev201, always))["status"] == "Accepted"
+    assert "personalMessage" not in (await flow.authorize_answer(ev201, always))["idTokenInfo"]
+
+    # A 1.6 answer has no personal message (idTagInfo has no such field), though the
+    # eMSP answered with info again.
     assert (await flow.present(ac16, accepted))["status"] == "Accepted"
-    assert len(await flow.decisions(accepted)) == 2  # the eMSP answered with info again
-    for uid in (always, accepted):
-        sent = await flow.authorize_answer(ac16, uid)
-        assert sent["idTagInfo"]["status"] == "Accepted"
-        assert set(sent["idTagInfo"]) <= {"status", "expiryDate", "parentIdTag"}, sent
+    calls = await flow.authorize_calls(accepted)  # newest first
+    assert len(calls) == 2
+    assert json.loads(calls[0]["response_body"])["data"]["info"]["text"]
+    sent = (await flow.authorize_answer(ac16, accepted))["idTagInfo"]
+    assert sent["status"] == "Accepted"
+    assert set(sent) <= {"status", "expiryDate", "parentIdTag"}, sent
 
 
 # ============================================================================ references
@@ -601,12 +711,40 @@ async def test_each_start_has_one_decision_whose_reference_the_session_and_cdr_c
         await _session_references(
             flow, offline, "WHITELIST", {"path": "fallback", "ocpp_status": "Accepted"}
         ),
-        await _session_references(
-            flow, app, "COMMAND", {"path": "command", "trigger": "command"}
-        ),
+        await _session_references(flow, app, "COMMAND", {"path": "command", "trigger": "command"}),
     ]
     assert references[3] == start["request"]["authorization_reference"]
     assert len(set(references)) == 4, references
+
+
+async def test_a_second_start_after_one_authorize_gets_a_decision_of_its_own(
+    voltlab: Voltlab,
+) -> None:
+    flow = await make_flow(voltlab)
+    outlet = flow.outlet("1.6")
+    uid = flow.token("NEVER")
+    start = {"id_tag": uid, **outlet.where}
+
+    # Authorize, then a transaction: the start reuses the Authorize's decision.
+    assert (await flow.present(outlet, uid))["status"] == "Accepted"
+    first = await flow.command("start-transaction", outlet, start)
+    assert first["id_tag_status"] == "Accepted", first
+    await flow.command("stop-transaction", outlet, {"transaction_id": first["transaction_id"]})
+    assert len(await flow.decisions(uid)) == 1
+
+    # The eMSP blocks the token; the same tag starts again at once, without an Authorize:
+    # a new start, so a new (real-time) decision, not the first start's.
+    await flow.emsp_behaves(forced_answers={uid: "BLOCKED"})
+    second = await flow.command("start-transaction", outlet, start)
+
+    assert second["id_tag_status"] == "Blocked", second
+    rows = await flow.decisions(uid)  # newest first
+    assert [(r["trigger"], r["ocpi_allowed"]) for r in rows] == [
+        ("start_transaction", "BLOCKED"),
+        ("authorize", "ALLOWED"),
+    ], rows
+    assert rows[0]["evse_uid"] == outlet.evse_uid  # a StartTransaction names its connector
+    assert len(await flow.authorize_calls(uid)) == 2
 
 
 # ============================================================================ behaviour

@@ -4,7 +4,6 @@ report, the bundle's chargers, bad input, party-id mangling, seeds, expiry and d
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -569,12 +568,6 @@ async def test_concurrent_creations_with_one_party_id_get_distinct_party_ids(
     assert party_ids == ["SA2", "SA3", "SA4", "SA5", "SAM"]
 
 
-@pytest.mark.xfail(
-    not os.environ.get("VOLTLAB_TEST_DATABASE_URL"),
-    strict=True,
-    reason="bug: on SQLite ocpi_bundles.id is a plain INTEGER PRIMARY KEY (no AUTOINCREMENT), "
-    "so the highest freed id is handed out again (migration 0004 / OcpiBundle model)",
-)
 async def test_a_deleted_bundles_id_is_not_given_to_the_next_bundle(voltlab: Voltlab) -> None:
     first = await post_bundle(voltlab.client, template="emsp-basic", role="emsp")
     assert (await voltlab.client.delete(first["destroy_url"])).status_code == 204

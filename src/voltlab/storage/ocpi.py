@@ -24,7 +24,11 @@ class OcpiBundle(Base):
     """One simulated OCPI party (a CPO or an eMSP) hosted by voltlab."""
 
     __tablename__ = "ocpi_bundles"
-    __table_args__ = (Index("ix_ocpi_bundles_org_party", "org_id", "country_code", "party_id"),)
+    __table_args__ = (
+        Index("ix_ocpi_bundles_org_party", "org_id", "country_code", "party_id"),
+        # A deleted bundle's id is never given again: peers may still hold its URLs.
+        {"sqlite_autoincrement": True},
+    )
 
     # Integer so the public id is the decimal string the documented API shows.
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -81,7 +81,9 @@ async def _ask(
     except (TimeoutError, OcpiTimeout):
         return EmspTimeout(timeout_ms)
     except OcpiClientError as exc:
-        if exc.http_status == 404 or exc.status_code == 2004:
+        # Only OCPI 2004 says "unknown Token" (decision.EmspUnknownToken); any other failure,
+        # a bare HTTP 404 included, is an error: the fallback policy decides.
+        if exc.status_code == 2004:
             return EmspUnknownToken(exc.http_status, exc.status_code)
         return EmspError(str(exc), exc.http_status, exc.status_code)
     try:

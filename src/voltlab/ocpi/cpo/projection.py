@@ -74,8 +74,7 @@ def evses_of(
     refs = connectors_for(WIRE_VERSION[charger.ocpp_version], model.connector_count)
     station = services.csms.station(str(bundle.id), charger.identity)
     connected = station is not None and station.connected
-    tariff_id = (location_data.get("tariffs_by_current") or {}).get(model.current_type)
-    location_data = location_data or {}
+    tariff_id = ((location_data or {}).get("tariffs_by_current") or {}).get(model.current_type)
     evses = []
     for n, ref in enumerate(refs, start=1):
         key = (ref.evse_id, ref.connector_id)

@@ -76,6 +76,8 @@ def upgrade() -> None:
         sa.Column("updated_at", voltlab.storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ocpi_bundles")),
         sa.UniqueConstraint("token_a", name=op.f("uq_ocpi_bundles_token_a")),
+        # A deleted bundle's id is never given again: peers may still hold its URLs.
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("ocpi_bundles", schema=None) as batch_op:
         batch_op.create_index(
