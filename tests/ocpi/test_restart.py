@@ -39,28 +39,30 @@ async def test_bundles_survive_a_restart_and_keep_deciding(settings: Settings) -
             never = next(t for t in tokens if t["whitelist"] == "NEVER" and t["valid"])
 
     # Same database, same port: the stored charger URLs and peer URLs are valid again.
-    async with LiveServer(settings, port=port) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as client:
-            chargers = await eventually(lambda: _booted(client, cpo["cpo_id"]), timeout=30)
-            peers = (await client.get(f"/ocpi/cpos/{cpo['cpo_id']}/peers")).json()["data"]
-            assert [p["status"] for p in peers] == ["CONNECTED"]
+    async with (
+        LiveServer(settings, port=port) as base_url,
+        httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as client,
+    ):
+        chargers = await eventually(lambda: _booted(client, cpo["cpo_id"]), timeout=30)
+        peers = (await client.get(f"/ocpi/cpos/{cpo['cpo_id']}/peers")).json()["data"]
+        assert [p["status"] for p in peers] == ["CONNECTED"]
 
-            answer = await client.post(
-                "/ocpp/commands/authorize-id-tag",
-                json={
-                    "target": {"charger_id": chargers[0]["id"]},
-                    "event": {"id_tag": never["uid"]},
-                },
+        answer = await client.post(
+            "/ocpp/commands/authorize-id-tag",
+            json={
+                "target": {"charger_id": chargers[0]["id"]},
+                "event": {"id_tag": never["uid"]},
+            },
+        )
+        assert answer.status_code == 202, answer.text
+
+        async def decided() -> list[dict]:
+            log = await client.get(
+                f"/ocpi/cpos/{cpo['cpo_id']}/authorizations?token_uid={never['uid']}"
             )
-            assert answer.status_code == 202, answer.text
+            return log.json()["data"]
 
-            async def decided() -> list[dict]:
-                log = await client.get(
-                    f"/ocpi/cpos/{cpo['cpo_id']}/authorizations?token_uid={never['uid']}"
-                )
-                return log.json()["data"]
-
-            rows = await eventually(decided, timeout=15)
-            assert rows[0]["path"] == "realtime"
-            assert rows[0]["ocpi_allowed"] == "ALLOWED"
-            assert rows[0]["ocpp_status"] == "Accepted"
+        rows = await eventually(decided, timeout=15)
+        assert rows[0]["path"] == "realtime"
+        assert rows[0]["ocpi_allowed"] == "ALLOWED"
+        assert rows[0]["ocpp_status"] == "Accepted"

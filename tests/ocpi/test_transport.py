@@ -349,7 +349,7 @@ def test_a_client_error_reads_as_a_sentence():
         body="{}",
     )
     assert str(error) == (
-        "POST http://peer/tokens/x/authorize: HTTP 404 (HTTP 404, OCPI 2004, 'Unknown Token')"
+        "POST http://peer/tokens/x/authorize: HTTP 404 (OCPI 2004, 'Unknown Token')"
     )
     timeout = OcpiTimeout("no answer within 0.3 s", url="http://peer/x")
     assert isinstance(timeout, OcpiClientError)

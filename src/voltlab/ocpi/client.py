@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -159,7 +159,7 @@ class OcpiClient:
             await asyncio.sleep(BACKOFF_S * 2**attempt)
         raise AssertionError("unreachable")
 
-    async def get_all(
+    async def pages(
         self,
         url: str,
         *,
@@ -167,15 +167,15 @@ class OcpiClient:
         limit: int | None = None,
         max_pages: int = 1000,
         correlation_id: str | None = None,
-    ) -> list[Any]:
-        """Every object of a paginated list: GET ``url`` and each ``Link rel="next"`` after it,
-        concatenating the pages' ``data`` (the filters in ``params``, e.g. ``date_from``,
-        travel in the links the server builds). One correlation id for the whole crawl."""
+    ) -> AsyncIterator[list[Any]]:
+        """The ``data`` of each page of a paginated list: GET ``url``, then each
+        ``Link rel="next"`` (the filters in ``params``, e.g. ``date_from``, travel in the links
+        the server builds). One correlation id for the whole crawl. A failing page raises
+        after the pages before it were handed out, so a caller can keep them."""
         query: dict[str, Any] = dict(params or {})
         if limit is not None:
             query["limit"] = limit
         correlation_id = correlation_id or str(uuid.uuid4())
-        items: list[Any] = []
         current: str = url
         current_params: dict[str, Any] | None = query or None
         seen: set[str] = set()
@@ -188,15 +188,32 @@ class OcpiClient:
                 raise OcpiClientError(
                     f"expected a list in data, got {type(data).__name__}", url=current
                 )
-            items.extend(data)
+            yield data
             following = reply.next_url
             if following is None or not data:
-                return items
+                return
             current, current_params = urljoin(current, following), None
             if current in seen:
                 raise OcpiClientError("the next link repeats an earlier page", url=current)
             seen.add(current)
         raise OcpiClientError(f"more than {max_pages} pages", url=url)
+
+    async def get_all(
+        self,
+        url: str,
+        *,
+        params: Params | None = None,
+        limit: int | None = None,
+        max_pages: int = 1000,
+        correlation_id: str | None = None,
+    ) -> list[Any]:
+        """Every object of a paginated list (``pages`` concatenated)."""
+        items: list[Any] = []
+        async for page in self.pages(
+            url, params=params, limit=limit, max_pages=max_pages, correlation_id=correlation_id
+        ):
+            items.extend(page)
+        return items
 
     async def _attempt(
         self,

@@ -232,12 +232,21 @@ def is_emsp(peer: OcpiPeer) -> bool:
 async def pull(services: Services, bundle: OcpiBundle, peer: OcpiPeer) -> int:
     """GET the eMSP's whole token list (every page) and store each token; how many were
     stored. Objects that are no valid Token, or belong to a party the peer did not
-    register, are skipped (OCPI 2.2.1, 4.1.4.1 and 4.1.6). A failing call raises
-    ``OcpiClientError`` (and is in the bundle's OCPI log)."""
+    register, are skipped (OCPI 2.2.1, 4.1.4.1 and 4.1.6). Each page is stored as it
+    arrives: a failing page raises ``OcpiClientError`` (and is in the bundle's OCPI log)
+    with the pages before it kept."""
     url = endpoint(peer, "tokens", "SENDER") or endpoint(peer, "tokens")
     if url is None:
         raise OcpiClientError("the peer lists no tokens endpoint", url=peer.versions_url)
-    received = await services.ocpi.client(bundle.id, peer.token_theirs).get_all(url)
+    stored = 0
+    async for page in services.ocpi.client(bundle.id, peer.token_theirs).pages(url):
+        tokens = _acceptable(bundle, peer, page)
+        await _store_all(services, bundle, tokens)
+        stored += len(tokens)
+    return stored
+
+
+def _acceptable(bundle: OcpiBundle, peer: OcpiPeer, received: list[Any]) -> list[dict[str, Any]]:
     parties = peer_parties(peer)
     tokens: list[dict[str, Any]] = []
     for item in received:
@@ -257,8 +266,7 @@ async def pull(services: Services, bundle: OcpiBundle, peer: OcpiPeer) -> int:
             )
             continue
         tokens.append(data)
-    await _store_all(services, bundle, tokens)
-    return len(tokens)
+    return tokens
 
 
 async def _store_all(services: Services, bundle: OcpiBundle, tokens: list[dict[str, Any]]) -> None:

@@ -172,7 +172,7 @@ class OcpiClientError(Exception):
     def __str__(self) -> str:
         where = f"{self.method} {self.url}" if self.method else self.url
         said = []
-        if self.http_status is not None:
+        if self.http_status is not None and f"HTTP {self.http_status}" != self.message:
             said.append(f"HTTP {self.http_status}")
         if self.status_code is not None:
             said.append(f"OCPI {self.status_code}")
