@@ -16,6 +16,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -125,6 +126,24 @@ class Flow:
         record = await eventually(finished, timeout=15)
         assert record["status"] == "succeeded", record
         return record["result"]  # type: ignore[no-any-return]
+
+    async def proxy(self, outlet: Outlet, action: str, payload: dict[str, Any]) -> Any:
+        """The charger sends ``action`` as given (``proxy-message``); the CSMS's answer."""
+        body = {
+            "target": {"charger_id": outlet.charger["id"]},
+            "event": {"action": action, "payload": payload},
+        }
+        queued = await self.client.post("/ocpp/commands/proxy-message", json=body)
+        assert queued.status_code == 200, queued.text
+        command_id = queued.json()["id"]
+
+        async def finished() -> dict[str, Any] | None:
+            record = (await self.client.get(f"/ocpp/commands/{command_id}")).json()
+            return record if record["status"] in ("succeeded", "failed") else None
+
+        record = await eventually(finished, timeout=15)
+        assert record["status"] == "succeeded", record
+        return record["result"]
 
     async def present(self, outlet: Outlet, uid: str) -> dict[str, Any]:
         """Present ``uid`` (OCPP Authorize); the charger's decision, which must come from
@@ -424,14 +443,15 @@ async def test_a_token_the_cpo_was_never_sent_is_asked_in_real_time_and_accepted
 
 # ============================================================================ fallback
 
+SLOW, SILENT = {"answer_delay_ms": SLOW_MS}, {"silent": True}
 FALLBACKS = [
     # CPO fallback_policy, token whitelist, how the eMSP fails to answer, status
-    pytest.param("whitelist", "ALLOWED_OFFLINE", {"answer_delay_ms": SLOW_MS}, "Accepted"),
-    pytest.param("whitelist", "ALLOWED_OFFLINE", {"silent": True}, "Accepted"),
-    pytest.param("whitelist", "NEVER", {"answer_delay_ms": SLOW_MS}, "Invalid"),
-    pytest.param("whitelist", "NEVER", {"silent": True}, "Invalid"),
-    pytest.param("refuse", "ALLOWED_OFFLINE", {"answer_delay_ms": SLOW_MS}, "Invalid"),
-    pytest.param("accept_known", "NEVER", {"answer_delay_ms": SLOW_MS}, "Accepted"),
+    pytest.param("whitelist", "ALLOWED_OFFLINE", SLOW, "Accepted", id="whitelist-offline-slow"),
+    pytest.param("whitelist", "ALLOWED_OFFLINE", SILENT, "Accepted", id="whitelist-offline-silent"),
+    pytest.param("whitelist", "NEVER", SLOW, "Invalid", id="whitelist-never-slow"),
+    pytest.param("whitelist", "NEVER", SILENT, "Invalid", id="whitelist-never-silent"),
+    pytest.param("refuse", "ALLOWED_OFFLINE", SLOW, "Invalid", id="refuse-offline"),
+    pytest.param("accept_known", "NEVER", SLOW, "Accepted", id="accept_known-never"),
 ]
 
 
@@ -715,6 +735,27 @@ async def test_each_start_has_one_decision_whose_reference_the_session_and_cdr_c
     ]
     assert references[3] == start["request"]["authorization_reference"]
     assert len(set(references)) == 4, references
+
+
+async def test_a_resent_start_transaction_reuses_the_authorizes_decision(
+    voltlab: Voltlab,
+) -> None:
+    flow = await make_flow(voltlab)
+    outlet = flow.outlet("1.6")
+    uid = flow.token("NEVER")
+    assert (await flow.present(outlet, uid))["status"] == "Accepted"
+    # The eMSP would now refuse: a start that asked it again would be refused.
+    await flow.emsp_behaves(forced_answers={uid: "BLOCKED"})
+
+    # The charger sends its StartTransaction twice (it did not see the first answer).
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    start = {"connectorId": 1, "idTag": uid, "meterStart": 0, "timestamp": now}
+    answers = [await flow.proxy(outlet, "StartTransaction", start) for _ in range(2)]
+
+    statuses = [a["payload"]["idTagInfo"]["status"] for a in answers]
+    assert statuses == ["Accepted", "Accepted"], answers
+    assert len(await flow.decisions(uid)) == 1
+    assert len(await flow.authorize_calls(uid)) == 1
 
 
 async def test_a_second_start_after_one_authorize_gets_a_decision_of_its_own(

@@ -177,6 +177,16 @@ class CpoHooks(CsmsHooks):
         )
 
     async def transaction_ended(self, station: CsmsStation, tx: CsmsTransaction) -> None:
+        if tx.id_tag:
+            # This start is over: the next start of the tag is a new start and decides
+            # anew (one decision per start). Only a resent StartTransaction, while the
+            # transaction runs, reuses the Authorize's decision (the peek above).
+            charger = await self._charger(station.identity)
+            if charger is not None:
+                self.services.ocpi.cpo.recent.take(charger.id, tx.id_tag, time.monotonic())
+            # A 2.0.1 start whose tag came in a later TransactionEvent left its grant here
+            # (transaction_started had already run): drop it with the transaction.
+            self._start_grants.pop((station.identity, tx.id_tag.casefold()), None)
         snapshot = dataclasses.replace(tx)
         self._then(
             station.identity,
