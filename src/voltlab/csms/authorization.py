@@ -71,6 +71,7 @@ class TagDecision:
     group_id: str | None = None
     personal_message: str | None = None
     expiry: datetime | None = None
+    language: str | None = None  # of the personal message (MessageContentType.language)
 
     @property
     def accepted(self) -> bool:
@@ -112,4 +113,6 @@ def id_token_info(decision: TagDecision) -> dict[str, Any]:
             "format": "UTF8",
             "content": decision.personal_message[:PERSONAL_MESSAGE_MAX],
         }
+        if decision.language:
+            info["personal_message"]["language"] = decision.language[:8]
     return info

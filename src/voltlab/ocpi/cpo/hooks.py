@@ -93,6 +93,7 @@ class CpoHooks(CsmsHooks):
             ocpp_status(decision, version),  # type: ignore[arg-type]
             group_id=decision.group_id,
             personal_message=message["content"] if message else None,
+            language=message.get("language") if message else None,
         )
 
     async def authorize(self, station: CsmsStation, request: TagRequest) -> TagDecision:
