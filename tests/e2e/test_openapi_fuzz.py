@@ -290,8 +290,18 @@ async def _seed(served: ServedVoltlab, csms: RecordingCsms) -> Seeds:
                 }
             ],
         )
+        bundle = await client.post(
+            "/ocpi/cpos",
+            json={
+                "template": "small-urban-ac",
+                "country_code": "NL",
+                "party_id": "FUZ",
+                "name_prefix": "FUZZ",
+            },
+        )
         assert charger.status_code == 202, charger.text
         assert job.status_code == 202, job.text
+        assert bundle.status_code == 202, bundle.text
     await csms.wait_for("FUZZ-1", "BootNotification")
     charger_id = charger.json()["charger_id"]
 
@@ -312,6 +322,8 @@ async def _seed(served: ServedVoltlab, csms: RecordingCsms) -> Seeds:
             "command_id": command_id,
             "brand_slug": "abb",
             "model_slug": "terra-184",
+            # an OCPI CPO bundle, so its management routes run past the 404
+            "cpo_id": bundle.json()["cpo_id"],
         },
     )
 

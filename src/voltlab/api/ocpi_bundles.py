@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from voltlab.api.deps import LimitQ, PageQ, ServicesDep
 from voltlab.auth.dependencies import TenantId
@@ -100,6 +101,26 @@ async def list_peers(cpo_id: str, services: ServicesDep, org: TenantId) -> dict[
 class ConnectBody(InputModel):
     versions_url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://")
     token: str = Field(min_length=1, max_length=255, description="the peer's Token A")
+
+    @field_validator("versions_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (raises on a port that is no number)
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL: {exc}") from exc
+        if not parts.hostname:
+            raise ValueError("the URL names no host")
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        # It travels in an HTTP header: printable ASCII only.
+        if not (value.isascii() and value.isprintable()):
+            raise ValueError("must be printable ASCII (it is sent in the Authorization header)")
+        return value
 
 
 @router.post("/ocpi/cpos/{cpo_id}/connect")

@@ -56,7 +56,11 @@ class PeerRefused(InvalidRequest):
 async def check_peer_url(services: Services, url: str) -> None:
     """The SSRF guard: with ``ocpi_block_private_peers`` a peer URL must resolve to
     public addresses only."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is no number)
+    except ValueError as exc:
+        raise PeerRefused(f"{url!r} is not a valid URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PeerRefused(f"{url!r} is not an http(s) URL")
     if not services.settings.ocpi_block_private_peers:
