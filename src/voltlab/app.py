@@ -33,6 +33,7 @@ from voltlab.csms import CsmsHub
 from voltlab.csms.asgi import websocket_endpoint
 from voltlab.domain.chargers.runtime import start_runtimes
 from voltlab.fleet import LocalFleet
+from voltlab.gc_policy import gc_policy
 from voltlab.ids import utcnow
 from voltlab.ocpi import transport as ocpi_transport
 from voltlab.ocpi.bundles.service import run_sweeper
@@ -50,7 +51,7 @@ from voltlab.services import Services
 from voltlab.settings import Settings
 from voltlab.simulator.backoff import Backoff
 from voltlab.simulator.station import StationOptions
-from voltlab.storage.engine import create_engine, migrate, session_factory
+from voltlab.storage.engine import create_engine, create_writer_engine, migrate, session_factory
 from voltlab.storage.framelog import FrameLogWriter
 from voltlab.storage.models import Charger
 from voltlab.storage.repositories import (
@@ -96,24 +97,37 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
     engine = create_engine(settings.resolved_database_url(), echo=settings.database_echo)
     await migrate(engine)
     sessions = session_factory(engine)
+    # The batch writers share one engine of their own (one connection on SQLite): they
+    # queue for it in order instead of polling for SQLite's write lock, and never take
+    # a connection the API's requests are waiting for.
+    writer_engine = create_writer_engine(engine)
+    writer = session_factory(writer_engine)
     framelog = FrameLogWriter(
         sessions,
         flush_interval_s=settings.framelog_flush_interval_s,
         batch_size=settings.framelog_batch_size,
         queue_size=settings.framelog_queue_size,
         retention=settings.framelog_retention,
+        writer=writer,
     )
     framelog.start()
-    states = StationStateStore(sessions)
+    states = StationStateStore(sessions, writer=writer)
     states.start()
-    commands = CommandRecorder(sessions)
+    commands = CommandRecorder(sessions, writer=writer)
     commands.start()
     options = StationOptions(
         open_timeout_s=settings.connect_timeout_s,
         response_timeout_s=settings.ocpp_response_timeout_s,
         backoff=Backoff(initial_s=settings.reconnect_initial_s, maximum_s=settings.reconnect_max_s),
     )
-    fleet = LocalFleet(framelog, options, max_chargers=settings.max_chargers, states=states)
+    fleet = LocalFleet(
+        framelog,
+        options,
+        max_chargers=settings.max_chargers,
+        states=states,
+        ramp_per_s=settings.connection_ramp_per_s or None,
+        max_connecting=settings.max_connecting,
+    )
     exchanges = ExchangeLog(sessions)
     exchanges.start()
     ocpi = OcpiRuntime.create(exchanges, timeout_s=settings.ocpi_http_timeout_s)
@@ -148,6 +162,8 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         await commands.close()
         await states.close()
         await framelog.close()
+        if writer_engine is not engine:
+            await writer_engine.dispose()
         await engine.dispose()
 
 
@@ -156,7 +172,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with build_services(settings) as services:
+        # gc_policy: CPython's full collections stalled the loop for ~1 s at 10,000
+        # stations (see voltlab.gc_policy).
+        async with build_services(settings) as services, gc_policy():
             app.state.services = services
             yield
 

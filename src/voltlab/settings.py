@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     reconnect_max_s: float = 60.0
     default_heartbeat_interval_s: int = 60
     default_meter_interval_s: int = 60
+    # Connection ramp: chargers per second that may start dialing their CSMS (0: no
+    # ramp). Independently, at most ``max_connecting`` dial (TCP and WebSocket handshake)
+    # at the same time, so a bulk start or a restart never floods the event loop the API
+    # shares.
+    connection_ramp_per_s: float = 0.0
+    max_connecting: int = 200
 
     # Frame log: buffered, batched writes; the newest ``framelog_retention`` frames
     # per charger are kept and every pruned frame is counted.

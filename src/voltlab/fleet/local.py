@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from voltlab.errors import CapacityExceeded, Conflict
 from voltlab.simulator import RuntimeSnapshot, Station, StationOptions, StationSpec
 from voltlab.simulator.commands import execute
+from voltlab.simulator.gate import DEFAULT_CONCURRENCY, ConnectGate
 from voltlab.simulator.station import FrameSink
 from voltlab.storage.station_state import StationStateStore
 
+# Stations started (or stopped) per slice of the event loop: building a station and its
+# task takes ~50 us, so 10,000 at once would hold the loop (and the API) for a second.
+CHUNK = 250
+
 
 class LocalFleet:
+    """Runs the stations of this process.
+
+    ``ramp_per_s`` is the connection ramp (chargers per second dialing, ``None``:
+    unthrottled); ``max_connecting`` bounds how many stations dial at once
+    (see :mod:`voltlab.simulator.gate`). Both apply to first connections, reconnects and
+    a restart's resume alike.
+    """
+
     def __init__(
         self,
         sink: FrameSink,
@@ -22,8 +36,13 @@ class LocalFleet:
         *,
         max_chargers: int,
         states: StationStateStore | None = None,
+        ramp_per_s: float | None = None,
+        max_connecting: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self._sink = sink
+        if options.gate is None:
+            gate = ConnectGate(concurrency=max_connecting, rate_per_s=ramp_per_s)
+            options = dataclasses.replace(options, gate=gate)
         self._options = options
         self._max = max_chargers
         self._states = states
@@ -56,7 +75,9 @@ class LocalFleet:
         fresh = [s for s in specs if s.charger_id not in self._stations]
         states = await self._states.load_many([s.charger_id for s in fresh]) if self._states else {}
         refused: list[str] = []
-        for spec in specs:
+        for index, spec in enumerate(specs):
+            if index and index % CHUNK == 0:
+                await asyncio.sleep(0)  # let the API and the running stations in
             if spec.charger_id in self._stations:
                 await self.start(spec)
                 continue
@@ -66,9 +87,12 @@ class LocalFleet:
                 refused.append(spec.charger_id)
         return refused
 
-    async def stop(self, charger_id: str) -> None:
-        task = self._tasks.pop(charger_id, None)
+    def _pop(self, charger_id: str) -> asyncio.Task[None] | None:
         self._stations.pop(charger_id, None)
+        return self._tasks.pop(charger_id, None)
+
+    async def stop(self, charger_id: str) -> None:
+        task = self._pop(charger_id)
         if task is None:
             return
         task.cancel()
@@ -76,8 +100,13 @@ class LocalFleet:
             await task
 
     async def forget(self, charger_ids: Sequence[str]) -> None:
-        for charger_id in charger_ids:
-            await self.stop(charger_id)
+        for start in range(0, len(charger_ids), CHUNK):
+            # Cancel a chunk, then wait for it: one by one, 10,000 stops take 10,000 turns.
+            chunk = charger_ids[start : start + CHUNK]
+            tasks = [task for charger_id in chunk if (task := self._pop(charger_id))]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         if self._states is not None:
             await self._states.delete(list(charger_ids))
 

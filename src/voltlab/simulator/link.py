@@ -25,7 +25,8 @@ class FrameTap:
     """Wraps the WebSocket handed to ``ocpp`` so every frame is reported once.
 
     Results carry the action of the CALL they answer, so the tap remembers the action
-    of each outstanding CALL id per direction.
+    of each outstanding CALL id per direction. Each received frame is parsed once, here;
+    the adapter routes the parsed form (``receive``).
     """
 
     __slots__ = ("_callback", "_incoming", "_outgoing", "_ws", "on_activity")
@@ -40,19 +41,29 @@ class FrameTap:
     def action_of(self, frame: str, *, sent: bool) -> str:
         try:
             parsed = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            return "Unknown"
+        return self._action(parsed, sent=sent)
+
+    def _action(self, parsed: Any, *, sent: bool) -> str:
+        try:
             kind, unique_id = parsed[0], str(parsed[1])
-        except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
+        except (IndexError, TypeError, KeyError):
             return "Unknown"
         calls, results = (
             (self._outgoing, self._incoming) if sent else (self._incoming, self._outgoing)
         )
         if kind == 2 and len(parsed) > 2:
             action = str(parsed[2])
-            if len(calls) >= MAX_OPEN_CALLS:  # CALLs never answered (timeouts) must not pile up
-                del calls[next(iter(calls))]
-            calls[unique_id] = action
+            self._remember(calls, unique_id, action)
             return action
         return results.pop(unique_id, "Unknown")
+
+    @staticmethod
+    def _remember(calls: dict[str, str], unique_id: str, action: str) -> None:
+        if len(calls) >= MAX_OPEN_CALLS:  # CALLs never answered (timeouts) must not pile up
+            del calls[next(iter(calls))]
+        calls[unique_id] = action
 
     async def send(self, message: str) -> None:
         self._callback(CP_TO_CSMS, self.action_of(message, sent=True), message, None)
@@ -60,17 +71,34 @@ class FrameTap:
         if self.on_activity:
             self.on_activity()
 
-    async def recv(self) -> str:
+    async def send_call(self, frame: str, action: str, unique_id: str) -> None:
+        """Send a CALL we encoded ourselves: its action is known, no need to parse it."""
+        self._remember(self._outgoing, unique_id, action)
+        self._callback(CP_TO_CSMS, action, frame, None)
+        await self._ws.send(frame)
+        if self.on_activity:
+            self.on_activity()
+
+    async def receive(self) -> tuple[str, Any]:
+        """The next frame, as text and parsed (None when it is not JSON)."""
         message = await self._ws.recv()
         if isinstance(message, bytes):
             message = message.decode("utf-8", "replace")
-        self._callback(CSMS_TO_CP, self.action_of(message, sent=False), message, None)
+        try:
+            parsed: Any = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            parsed = None
+        action = "Unknown" if parsed is None else self._action(parsed, sent=False)
+        self._callback(CSMS_TO_CP, action, message, None)
         if self.on_activity:
             self.on_activity()
-        return message
+        return message, parsed
 
-    async def close(self) -> None:
-        await self._ws.close()
+    async def recv(self) -> str:
+        return (await self.receive())[0]
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self._ws.close(code, reason)
 
 
 def basic_auth_header(identity: str, password: str) -> str:
@@ -83,12 +111,13 @@ def dial(
     *,
     password: str | None,
     open_timeout: float,
-    ping_interval: float | None,
     ssl: Any = None,
 ) -> connect:
     """A ``websockets`` connect for this station, tuned for big fleets.
 
-    Compression off (~14 KiB less per connection), small queues, no proxy lookup.
+    Compression off (~14 KiB less per connection), small queues, no proxy lookup, and no
+    keepalive task: the station pings at its own ``WebSocketPingInterval`` from the
+    loop's shared timer heap (``Station._ping_due``).
     """
     headers = {}
     if password:
@@ -99,8 +128,7 @@ def dial(
         additional_headers=headers,
         compression=None,
         open_timeout=open_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_interval,
+        ping_interval=None,
         close_timeout=2,
         max_queue=4,
         write_limit=4096,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import uuid
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from ocpp.charge_point import remove_nones
 from ocpp.exceptions import FormationViolationError as OcppFormationViolation
 from ocpp.exceptions import FormatViolationError as OcppFormatViolation
@@ -14,11 +18,13 @@ from ocpp.exceptions import NotSupportedError as OcppNotSupported
 from ocpp.exceptions import OccurenceConstraintViolationError as OcppOccurenceViolation
 from ocpp.exceptions import OccurrenceConstraintViolationError as OcppOccurrenceViolation
 from ocpp.exceptions import OCPPError
-from ocpp.messages import Call, MessageType
+from ocpp.messages import Call, CallError, CallResult, MessageType, unpack
+from ocpp.routing import create_route_map
 
 from voltlab.simulator.schemas import SchemaViolation, known_action, validate
 
 if TYPE_CHECKING:
+    from voltlab.simulator.link import FrameTap
     from voltlab.simulator.station import Station
 
 # ``ocpp`` logs every frame at INFO; voltlab keeps its own frame log instead.
@@ -30,6 +36,67 @@ class CsmsFinding(Exception):
     """The CSMS answered wrongly or not at all; already recorded on the station."""
 
 
+class _NoAnswer(TimeoutError):
+    """The response timeout of a CALL elapsed (set on its future by the loop timer)."""
+
+
+_ANSWER_TYPES = (MessageType.CallResult, MessageType.CallError)
+
+
+def _no_answer(answer: asyncio.Future[Any]) -> None:
+    if not answer.done():
+        answer.set_exception(_NoAnswer())
+
+
+@functools.cache
+def _routes(cls: type) -> dict[str, dict[str, Any]]:
+    """``ocpp``'s route map of ``cls``, built once: plain functions, bound on lookup."""
+    return create_route_map(cls)
+
+
+class _BoundHandlers(Mapping[str, Any]):
+    """One action's handlers, bound to one adapter when ``ocpp`` looks them up."""
+
+    __slots__ = ("_entry", "_owner")
+
+    def __init__(self, owner: object, entry: dict[str, Any]) -> None:
+        self._owner = owner
+        self._entry = entry
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._entry[key]
+        return value.__get__(self._owner) if callable(value) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entry)
+
+    def __len__(self) -> int:
+        return len(self._entry)
+
+
+class _BoundRoutes(Mapping[str, Mapping[str, Any]]):
+    """The ``route_map`` ``ocpp`` reads, over the class's shared table: two pointers
+    per connection instead of a dict of bound methods per connection (~5 KiB)."""
+
+    __slots__ = ("_owner", "_table")
+
+    def __init__(self, owner: object, table: dict[str, dict[str, Any]]) -> None:
+        self._owner = owner
+        self._table = table
+
+    def __getitem__(self, action: str) -> Mapping[str, Any]:
+        return _BoundHandlers(self._owner, self._table[action])
+
+    def __contains__(self, action: object) -> bool:
+        return action in self._table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
 class RpcMixin:
     """Mixed into the per-version ``ocpp.ChargePoint`` subclasses.
 
@@ -37,41 +104,108 @@ class RpcMixin:
     send against the official schema (our bugs must not reach a CSMS), and validates what
     the CSMS answers: a CALLERROR to a valid CALL, a schema-violating answer or silence
     is recorded as a finding on the station and raised as :class:`CsmsFinding`.
+
+    The per-connection state is kept small and cheap, because a fleet holds ten
+    thousand of these: the route map is built once per class (``ocpp`` builds one per
+    instance), an answer goes straight to the future of the one outstanding CALL
+    (OCPP-J allows one per direction) instead of through a queue, and each frame is
+    parsed once (by the tap) and encoded with orjson.
     """
 
     station: Station
     _ocpp_version: str
     _response_timeout: int | float
     _call_lock: asyncio.Lock
-    route_map: dict[str, dict[str, Any]]
+    _connection: FrameTap
+    # (unique id, future) of the CALL waiting for its answer; None when none is.
+    _waiting: tuple[str, asyncio.Future[Any]] | None
+    route_map: Mapping[str, Mapping[str, Any]]
 
-    async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
-        """The answer to CALL ``unique_id``; late answers to earlier CALLs are skipped.
+    def _setup(self, station: Station, tap: FrameTap, response_timeout: float) -> None:
+        """What ``ocpp.ChargePoint.__init__`` sets, without its per-instance route map
+        and response queue (``tests/simulator/test_rpc.py`` pins the attribute list)."""
+        self.id = station.spec.identity
+        self._response_timeout = response_timeout
+        self._connection = tap
+        self.route_map = _BoundRoutes(self, _routes(type(self)))
+        self._call_lock = asyncio.Lock()
+        self._unique_id_generator = uuid.uuid4
+        self.logger = OCPP_LOGGER
+        self.station = station
+        self._waiting = None
 
-        Replaces ``ocpp``'s version, which waits with ``asyncio.wait_for``: on Python 3.11
-        that swallows a cancellation arriving together with the answer, and the station
-        then never stops (``LocalFleet.stop`` hangs). ``asyncio.timeout`` does not.
-        """
-        queue: asyncio.Queue[Any] = self._response_queue  # type: ignore[attr-defined]
-        async with asyncio.timeout(timeout):
-            while True:
-                response = await queue.get()
-                if response.unique_id == unique_id:
-                    return response
+    async def start(self) -> None:
+        """The receive loop (replaces ``ocpp``'s): an answer completes the waiting CALL
+        here; CSMS CALLs and anything malformed go through ``route_message``."""
+        tap = self._connection
+        while True:
+            raw, parsed = await tap.receive()
+            if type(parsed) is list and len(parsed) >= 3 and parsed[0] in _ANSWER_TYPES:
+                try:
+                    answer = (CallResult if parsed[0] == MessageType.CallResult else CallError)(
+                        *parsed[1:]
+                    )
+                except TypeError:  # wrong arity: route_message logs it and drops it
+                    pass
+                else:
+                    self._answered(answer)
+                    continue
+            await self.route_message(raw)
+
+    async def route_message(self, raw_msg: str) -> None:
+        """``ocpp``'s ``route_message``, with answers going to the waiting CALL (there is
+        no response queue)."""
+        try:
+            msg = unpack(raw_msg)
+        except OCPPError as exc:
+            self.logger.exception(
+                "Unable to parse message: '%s', it doesn't seem to be valid OCPP: %s",
+                raw_msg,
+                exc,
+            )
+            return
+        if msg.message_type_id == MessageType.Call:
+            try:
+                await self._handle_call(msg)
+            except OCPPError as error:
+                self.logger.exception("Error while handling request '%s'", msg)
+                await self._send(msg.create_call_error(error).to_json())  # type: ignore[attr-defined]
+        elif msg.message_type_id in _ANSWER_TYPES:
+            self._answered(msg)
+
+    def _answered(self, answer: CallResult | CallError) -> None:
+        waiting = self._waiting
+        if waiting is not None and waiting[0] == answer.unique_id and not waiting[1].done():
+            waiting[1].set_result(answer)
+        # else: a late answer to a CALL that timed out, or to none: skipped
 
     async def _roundtrip(self, action: str, payload: dict[str, Any]) -> Any:
-        call = Call(unique_id=self.station.next_message_id(), action=action, payload=payload)
+        unique_id = self.station.next_message_id()
+        try:
+            frame = orjson.dumps([MessageType.Call, unique_id, action, payload]).decode()
+        except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits in a proxied CALL
+            frame = Call(unique_id=unique_id, action=action, payload=payload).to_json()
         async with self._call_lock:
-            await self._send(call.to_json())  # type: ignore[attr-defined]
+            loop = asyncio.get_running_loop()
+            answer: asyncio.Future[Any] = loop.create_future()
+            self._waiting = (unique_id, answer)
+            timer: asyncio.TimerHandle | None = None
             try:
-                return await self._get_specific_response(  # type: ignore[attr-defined]
-                    call.unique_id, self._response_timeout
-                )
-            except TimeoutError:
+                await self._connection.send_call(frame, action, unique_id)
+                # A plain future and a loop timer: cheaper than ``asyncio.timeout`` and,
+                # unlike ``asyncio.wait_for`` on Python 3.11, a cancellation that meets
+                # the answer in the same turn is never swallowed (``LocalFleet.stop``).
+                timer = loop.call_later(self._response_timeout, _no_answer, answer)
+                return await answer
+            except _NoAnswer:
                 self.station.record_finding(
                     action, f"no answer to {action} within {self._response_timeout:g}s"
                 )
                 raise CsmsFinding(f"{action}: timeout") from None
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                self._waiting = None
 
     async def send_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         version = self._ocpp_version

@@ -15,19 +15,20 @@ import itertools
 import logging
 import ssl as ssl_module
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any, Protocol
 
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
 from voltlab.errors import Conflict, InvalidRequest, VoltlabError
 from voltlab.ids import isoformat, utcnow
 from voltlab.simulator.backoff import Backoff
 from voltlab.simulator.configuration import ConfigStore, Entry
+from voltlab.simulator.gate import ConnectGate
 from voltlab.simulator.link import CSMS_TO_CP, FrameTap, dial
 from voltlab.simulator.model.authorization import (
     AuthorizationCache,
@@ -59,8 +60,10 @@ from voltlab.simulator.ops.charging import ChargingOps
 from voltlab.simulator.ops.managing import ManagingOps
 from voltlab.simulator.rpc import CsmsFinding
 from voltlab.simulator.schemas import SchemaViolation, validate
+from voltlab.simulator.settings_view import StationSettings
 from voltlab.simulator.spec import StationSpec
 from voltlab.simulator.state import RuntimeSnapshot
+from voltlab.simulator.timers import COALESCE_S, Signal, Timer, scheduler_for
 from voltlab.simulator.tls import client_context
 
 log = logging.getLogger(__name__)
@@ -110,6 +113,8 @@ class StationOptions:
     tick_s: float = TICK_S
     # "config": the charger's WebSocketPingInterval; None: no pings; a number: that.
     ping_interval_s: float | str | None = "config"
+    # Shared by a fleet's stations: bounds how many dial at once, and how fast (None: free).
+    gate: ConnectGate | None = None
 
 
 Adapter = Ocpp16Adapter | Ocpp201Adapter
@@ -135,9 +140,83 @@ def _defaults(version: str, connectors: int, heartbeat_s: int, meter_s: int) -> 
     return VERSIONS[version].config.defaults(connectors, heartbeat_s, meter_s)
 
 
+@functools.lru_cache(maxsize=1024)
+def _settings(
+    version: str, shape: tuple[int, int, int], overrides: tuple[tuple[str, str], ...]
+) -> StationSettings:
+    # Immutable and a function of the configuration: stations configured alike share one.
+    config = ConfigStore(_defaults(version, *shape), dict(overrides))
+    return VERSIONS[version].config.settings(config)
+
+
 class Station(ChargingOps, AuthorizingOps, ManagingOps):
     """Run with ``await station.run()`` (until cancelled); read with ``snapshot()``;
-    act with the ops methods (``plug``, ``present_tag``, ``send_local_list`` ...)."""
+    act with the ops methods (``plug``, ``present_tag``, ``send_local_list`` ...).
+
+    A fleet holds ten thousand of these, so a station has slots, shares what stations
+    of one shape have in common (configuration defaults, settings) and keeps two tasks
+    while connected and idle: its socket loop (which reads) and its sender. Heartbeats,
+    pings and response timeouts are timers, not sleeping tasks.
+    """
+
+    __slots__ = (
+        "_accepted",
+        "_beat",
+        "_boot_not_before",
+        "_cold",
+        "_connected_at",
+        "_heartbeat_timer",
+        "_id_prefix",
+        "_ids",
+        "_last_message_ts",
+        "_last_sent",
+        "_last_status",
+        "_outbox",
+        "_outbox_signal",
+        "_pending_profiles",
+        "_pending_remote",
+        "_pending_tags",
+        "_ping_timer",
+        "_pong",
+        "_queue_popped",
+        "_reboot",
+        "_running",
+        "_sink",
+        "_ssl",
+        "_store",
+        "_tasks",
+        "_ticker",
+        "_version",
+        "_ws",
+        "adapter",
+        "answering",
+        "boot_reason",
+        "boot_status",
+        "cache",
+        "config",
+        "connection",
+        "connectors",
+        "connects",
+        "decisions",
+        "diagnostics_status",
+        "findings",
+        "firmware_status",
+        "heartbeat_interval_s",
+        "history",
+        "last_error",
+        "local_list",
+        "messages",
+        "meters",
+        "options",
+        "profiles",
+        "queue",
+        "reservation_expiry",
+        "reservation_tags",
+        "reset_when_idle",
+        "settings",
+        "spec",
+        "transactions",
+    )
 
     def __init__(
         self,
@@ -183,7 +262,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         self.boot_reason = "PowerUp"
         self.firmware_status = "Idle"
         self.diagnostics_status = "Idle"
-        self.last_message_at: datetime | None = None
+        self._last_message_ts: float | None = None  # time.time() of the last frame
         self.last_error: str | None = None
         self.findings = 0
         self.connects = 0
@@ -195,17 +274,27 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         self._reboot = False
         self._ids = itertools.count(1)
         self._id_prefix = f"{int(time.time() * 1000):x}"
-        self._outbox: deque[tuple[str, int]] = deque()
-        self._outbox_signal = asyncio.Event()
-        self._queue_popped = asyncio.Event()
-        self._tick_signal = asyncio.Event()
+        # Small lists, not deques: an empty deque costs ~760 bytes, and a fleet has 10,000.
+        self._outbox: list[tuple[str, int]] = []
+        self._outbox_signal = Signal()
+        # Created only while someone waits for the transaction queue to move on.
+        self._queue_popped: asyncio.Event | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._running = False
         self._last_status: dict[int, tuple[str, str]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] | None = None
         # Set while a CSMS CALL is being answered (``RpcMixin``): the follow-ups it causes
         # wait for it, so the answer goes out first (e.g. TriggerMessage F06.FR.04, Reset).
         self.answering: asyncio.Event | None = None
         self.adapter: Adapter | None = None
         self._ssl: ssl_module.SSLContext | None = None
+        # Per connection: the socket, the heartbeat and ping timers, the heartbeat task
+        # in flight and the pong awaited.
+        self._ws: ClientConnection | None = None
+        self._heartbeat_timer: Timer | None = None
+        self._ping_timer: Timer | None = None
+        self._beat: asyncio.Task[None] | None = None
+        self._pong: asyncio.Future[float] | None = None
 
     # -- durable state ---------------------------------------------------------------
     def durable(self) -> dict[str, Any]:
@@ -266,7 +355,10 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                 connector.transaction_key = None
 
     def _apply_settings(self) -> None:
-        self.settings = self._version.config.settings(self.config)
+        spec = self.spec
+        shape = (len(spec.connectors), spec.heartbeat_interval_s, spec.meter_interval_s)
+        overrides = tuple(sorted(self.config.overrides.items()))
+        self.settings = _settings(spec.ocpp_version, shape, overrides)
         self.heartbeat_interval_s = self.settings.heartbeat_interval_s
         self.local_list.max_length = self.settings.local_list_max_length
 
@@ -358,8 +450,14 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         )
 
     def _on_activity(self) -> None:
-        self.last_message_at = utcnow()
+        # Two clock reads per frame; the datetime is built only when someone reads it.
+        self._last_message_ts = time.time()
         self._last_sent = time.monotonic()
+
+    @property
+    def last_message_at(self) -> datetime | None:
+        ts = self._last_message_ts
+        return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
     def record_finding(self, action: str, finding: str) -> None:
         """A CSMS mistake: counted, and written to the frame log with its flag."""
@@ -373,15 +471,22 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
 
     # -- tasks the station owns --------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """A task of the station's (cancelled when it stops); after the answer in flight."""
         if self.answering is not None:
             coro = _after(self.answering, coro)
+        return self._spawn_plain(coro, name)
+
+    def _spawn_plain(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=f"{self.spec.identity}-{name}")
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
+        if self._tasks is not None:
+            self._tasks.discard(task)
         if task.cancelled():
             return
         exc = task.exception()
@@ -435,17 +540,19 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
             payload = adapter.local_list_conflict_status()
             self.spawn(self.send_safely("StatusNotification", payload), "local-list-conflict")
 
-    def wake_ticker(self) -> None:
-        self._tick_signal.set()
-
     # -- the socket loop ----------------------------------------------------------------
     async def run(self) -> None:
-        ticker = asyncio.create_task(self._ticker(), name=f"{self.spec.identity}-ticker")
+        self._running = True
+        if self.transactions or self.reservation_expiry:
+            self.wake_ticker()  # restored transactions or reservations tick from the start
         try:
             await self._connect_forever()
         finally:
-            ticker.cancel()
-            tasks = [ticker, *self._tasks]
+            self._running = False
+            tasks = [*(self._tasks or ())]
+            if self._ticker is not None:
+                tasks.append(self._ticker)
+                self._ticker = None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -487,6 +594,13 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         )
         return self.config.overrides.get(key) or self.spec.password
 
+    def _ping_interval(self) -> float | None:
+        ping = self.options.ping_interval_s
+        if ping == "config":
+            configured = self.settings.ping_interval_s
+            return float(configured) if configured > 0 else None
+        return float(ping) if ping else None
+
     async def _session(self) -> None:
         ssl_context = self.options.ssl
         spec = self.spec
@@ -496,52 +610,89 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                     client_context, spec.ca_cert_pem, spec.client_cert_pem, spec.client_key_pem
                 )
             ssl_context = self._ssl
-        ping = self.options.ping_interval_s
-        if ping == "config":
-            configured = self.settings.ping_interval_s
-            ping = float(configured) if configured > 0 else None
-        async with dial(
-            self.spec,
-            password=self._password(),
-            open_timeout=self.options.open_timeout_s,
-            ping_interval=ping,  # type: ignore[arg-type]
-            ssl=ssl_context,
-        ) as ws:
-            if ws.subprotocol != self.spec.subprotocol:
-                self.last_error = (
-                    f"CSMS did not accept subprotocol {self.spec.subprotocol!r} "
-                    f"(answered {ws.subprotocol!r})"
-                )
-                self.record_finding("Connect", self.last_error)
-                return
-            self._connected_at = time.monotonic()
-            self.connects += 1
-            self.last_error = None
-            tap = FrameTap(ws, self._on_frame)
-            tap.on_activity = self._on_activity
-            adapter = self._version.adapter(
-                self, tap, response_timeout=self.options.response_timeout_s
+        gate = self.options.gate
+        if gate is not None:
+            await gate.enter()
+        try:
+            # Not ``async with``: the connect object (its options, ~1 KiB) need not live
+            # as long as the connection. Keepalive pings: ``_ping_due``.
+            ws = await dial(
+                spec,
+                password=self._password(),
+                open_timeout=self.options.open_timeout_s,
+                ssl=ssl_context,
             )
-            self.adapter = adapter
-            self.connection = "connected"
-            self._on_activity()
-            reader = asyncio.create_task(adapter.start(), name=f"{self.spec.identity}-reader")
-            lifecycle = asyncio.create_task(
-                self._lifecycle(adapter), name=f"{self.spec.identity}-lifecycle"
+        finally:
+            # Open (or failed): the next station may dial. The gate is not held until the
+            # boot is answered: a CSMS that answers slowly must not slow the dialing down.
+            if gate is not None:
+                gate.leave()
+        try:
+            await self._connected(ws)
+        finally:
+            self._disconnected()
+            await ws.close()
+
+    async def _connected(self, ws: ClientConnection) -> None:
+        if ws.subprotocol != self.spec.subprotocol:
+            self.last_error = (
+                f"CSMS did not accept subprotocol {self.spec.subprotocol!r} "
+                f"(answered {ws.subprotocol!r})"
             )
-            try:
-                # The reader ends (ConnectionClosed) when the socket goes; then stop the rest.
-                done, _ = await asyncio.wait(
-                    {reader, lifecycle}, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                for task in (reader, lifecycle):
-                    task.cancel()
-                await asyncio.gather(reader, lifecycle, return_exceptions=True)
-            for task in done:
-                exc = task.exception()
-                if exc is not None and not isinstance(exc, WebSocketException):
-                    raise exc
+            self.record_finding("Connect", self.last_error)
+            return
+        # The handshake's headers (~3 KiB) are not read again. (``ws.response`` itself
+        # must stay: websockets tells the handshake from frames by it being set.)
+        ws.request = None
+        if ws.response is not None:
+            ws.response.headers.clear()
+        self._connected_at = time.monotonic()
+        self.connects += 1
+        self.last_error = None
+        tap = FrameTap(ws, self._on_frame)
+        tap.on_activity = self._on_activity
+        adapter = self._version.adapter(self, tap, response_timeout=self.options.response_timeout_s)
+        self.adapter = adapter
+        self._ws = ws
+        self.connection = "connected"
+        self._on_activity()
+        self._arm_ping()
+        lifecycle = asyncio.create_task(
+            self._lifecycle(adapter), name=f"{self.spec.identity}-lifecycle"
+        )
+        # The lifecycle only ends by failing (a bug, or a send on a closed socket); then
+        # the socket is closed so the reader below ends too and the session starts over.
+        lifecycle.add_done_callback(self._lifecycle_ended)
+        try:
+            # This task reads until the socket closes (ConnectionClosed).
+            await adapter.start()
+        except WebSocketException:
+            pass
+        finally:
+            lifecycle.remove_done_callback(self._lifecycle_ended)
+            lifecycle.cancel()
+            await asyncio.gather(lifecycle, return_exceptions=True)
+        if not lifecycle.cancelled():
+            exc = lifecycle.exception()
+            if exc is not None and not isinstance(exc, WebSocketException):
+                raise exc
+
+    def _lifecycle_ended(self, task: asyncio.Task[None]) -> None:
+        ws = self._ws
+        if ws is not None and not task.cancelled():
+            self._spawn_plain(ws.close(1011, "station error"), "close")
+
+    def _disconnected(self) -> None:
+        """The connection is gone: stop its timers and its heartbeat in flight."""
+        self._ws = None
+        for timer in (self._heartbeat_timer, self._ping_timer):
+            if timer is not None:
+                timer.cancel()
+        self._heartbeat_timer = self._ping_timer = None
+        self._pong = None
+        beat, self._beat = self._beat, None
+        if beat is not None:
+            beat.cancel()
 
     async def _lifecycle(self, adapter: Adapter) -> None:
         if not self._accepted:
@@ -556,9 +707,8 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
             with contextlib.suppress(CsmsFinding):
                 await adapter.send_call("StatusNotification", payload)
         self._outbox_signal.set()
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._sender(adapter))
-            group.create_task(self._heartbeats(adapter))
+        self._arm_heartbeat()
+        await self._sender(adapter)
 
     async def _boot(self, adapter: Adapter) -> None:
         while True:
@@ -597,7 +747,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                 continue
             kind, ref = self._outbox[0]
             if kind == "status":
-                self._outbox.popleft()
+                del self._outbox[0]
                 connector = self.connectors[ref]
                 # (status, error code): a warning that clears is a change too.
                 status = (self._wire_status(connector), connector.error_code)
@@ -609,10 +759,10 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                 continue
             head = self.queue.head()
             if head is None or head.id != ref:
-                self._outbox.popleft()  # delivered or dropped already
+                del self._outbox[0]  # delivered or dropped already
                 continue
             await self._deliver(adapter, head)
-            self._outbox.popleft()
+            del self._outbox[0]
 
     def _forget_if_done(self, message: QueuedMessage) -> None:
         """An ended transaction whose last message is gone for good goes to history."""
@@ -657,38 +807,97 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
             self.changed(hot=True)
             return
 
-    async def _heartbeats(self, adapter: Adapter) -> None:
+    # -- heartbeats and pings: timers on the loop's scheduler, not tasks ----------------
+    def _arm_heartbeat(self) -> None:
         """Heartbeat after ``interval`` seconds without any other traffic (OCPP 1.6 §4.6)."""
-        while True:
-            due = self._last_sent + self.heartbeat_interval_s
-            wait = due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
-            # currentTime would set the clock of real hardware; the simulator keeps UTC.
-            try:
-                await adapter.send_call("Heartbeat", {})
-            except CsmsFinding:
-                continue
+        if self._heartbeat_timer is not None:
+            self._heartbeat_timer.cancel()
+        wait = self._last_sent + self.heartbeat_interval_s - time.monotonic()
+        self._heartbeat_timer = scheduler_for().call_later(max(wait, 0.0), self._heartbeat_due)
 
-    async def _ticker(self) -> None:
-        """Integrates meters and sends samples while a transaction runs; idle otherwise."""
-        last = time.monotonic()
-        while True:
-            active = self.tick(time.monotonic() - last)
+    def _heartbeat_due(self) -> None:
+        self._heartbeat_timer = None
+        adapter = self.adapter
+        if adapter is None or self._ws is None:
+            return  # disconnected: the next session arms its own
+        # (The scheduler fires up to COALESCE_S early, to serve a burst in one turn.)
+        if self._last_sent + self.heartbeat_interval_s - time.monotonic() > COALESCE_S:
+            self._arm_heartbeat()  # other traffic went meanwhile
+            return
+        # A task of its own: the sender may be busy retrying a transaction message.
+        self._beat = self._spawn_plain(self._heartbeat(adapter), "heartbeat")
+
+    async def _heartbeat(self, adapter: Adapter) -> None:
+        # A finding is recorded; a closed socket ends the session anyway.
+        with contextlib.suppress(CsmsFinding, WebSocketException, OSError):
+            # currentTime would set the clock of real hardware; the simulator keeps UTC.
+            await adapter.send_call("Heartbeat", {})
+        # Not in a ``finally``: a heartbeat cancelled because the session ended arms none.
+        if self.adapter is adapter and self._ws is not None:
+            self._arm_heartbeat()
+
+    def _arm_ping(self) -> None:
+        interval = self._ping_interval()
+        if interval is not None:
+            self._ping_timer = scheduler_for().call_later(interval, self._ping_due)
+
+    def _ping_due(self) -> None:
+        """A WebSocket ping every ``WebSocketPingInterval``; no pong by the next one (a
+        whole interval later, as websockets' own keepalive with ping_timeout = interval)
+        means the connection is dead."""
+        self._ping_timer = None
+        ws = self._ws
+        if ws is None:
+            return
+        pong = self._pong
+        if pong is not None and not pong.done():
+            self._pong = None
+            self.last_error = "no pong to the keepalive ping"
+            self._spawn_plain(ws.close(1011, "keepalive ping timeout"), "keepalive-timeout")
+            return
+        self._spawn_plain(self._ping(ws), "ping")
+        self._arm_ping()
+
+    async def _ping(self, ws: ClientConnection) -> None:
+        try:
+            pong = await ws.ping()
+        except (WebSocketException, OSError):
+            return  # closing: the reader ends the session
+        pong.add_done_callback(_retrieve)
+        if self._ws is ws:
+            self._pong = pong
+
+    # -- the ticker: a task only while something runs ------------------------------------
+    def wake_ticker(self) -> None:
+        """Something may need the meter ticking (a transaction, a reservation, a reset
+        on idle): start the ticker unless it runs. It ends itself once idle."""
+        if self._ticker is not None or not self._running:
+            return
+        self._ticker = asyncio.get_running_loop().create_task(
+            self._tick_loop(), name=f"{self.spec.identity}-ticker"
+        )
+
+    async def _tick_loop(self) -> None:
+        """Integrates meters and sends samples while a transaction runs; ends when idle."""
+        try:
             last = time.monotonic()
-            now = self.now()
-            if self.reservation_expiry:
-                self.expire_reservations(now)
-            if self.reset_when_idle and not any(not t.ended for t in self.transactions.values()):
-                self.reset_when_idle = False
-                self.spawn(self.reset("Immediate"), "reset-on-idle")
-            if active or self.reservation_expiry:
-                await asyncio.sleep(self.options.tick_s)
-            else:
-                self._tick_signal.clear()
-                await self._tick_signal.wait()
+            while True:
+                active = self.tick(time.monotonic() - last)
                 last = time.monotonic()
+                now = self.now()
+                if self.reservation_expiry:
+                    self.expire_reservations(now)
+                if self.reset_when_idle and not any(
+                    not t.ended for t in self.transactions.values()
+                ):
+                    self.reset_when_idle = False
+                    self.spawn(self.reset("Immediate"), "reset-on-idle")
+                if not (active or self.reservation_expiry or self.reset_when_idle):
+                    return
+                await asyncio.sleep(self.options.tick_s)
+        finally:
+            if self._ticker is asyncio.current_task():
+                self._ticker = None
 
     async def confirmed(self, tx: Transaction) -> None:
         """Wait (bounded) until the CSMS answered the start of ``tx`` - on 1.6 that is when
@@ -707,14 +916,17 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
                 return
             # Woken when the queue's head is delivered or dropped, not by polling.
             signal = self._queue_popped
+            if signal is None:
+                signal = self._queue_popped = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(remaining, 1.0)):
                     await signal.wait()
 
     def _popped(self) -> None:
         self.queue.pop()
-        self._queue_popped.set()
-        self._queue_popped = asyncio.Event()
+        signal, self._queue_popped = self._queue_popped, None
+        if signal is not None:
+            signal.set()
 
     # -- operations that need the socket -------------------------------------------------
     async def reboot(self) -> None:
@@ -723,7 +935,7 @@ class Station(ChargingOps, AuthorizingOps, ManagingOps):
         self._reboot = True
         adapter = self.adapter
         if adapter is not None:
-            await adapter._connection.close()  # type: ignore[attr-defined]
+            await adapter._connection.close()
 
     async def remote_start(
         self,
@@ -863,6 +1075,13 @@ async def _after(gate: asyncio.Event, coro: Coroutine[Any, Any, Any]) -> Any:
         coro.close()  # never started: no "was never awaited" warning
         raise
     return await coro
+
+
+def _retrieve(pong: asyncio.Future[float]) -> None:
+    """Nobody awaits a pong future: read its outcome so a closed connection's exception
+    is not reported as "never retrieved"."""
+    if not pong.cancelled():
+        pong.exception()
 
 
 def _is_start(message: QueuedMessage) -> bool:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, update
@@ -30,6 +32,10 @@ from voltlab.storage.repositories import ChargerRepository, JobRepository, Locat
 log = logging.getLogger(__name__)
 
 MAX_CHARGERS_PER_JOB = 10_000
+# Rows built and inserted per statement. A job of 10,000 runs on the event loop the API
+# and the stations share: every slice ends with a turn of the loop, so no request waits
+# behind the whole job.
+CHUNK = 500
 
 
 def _wanted(group: ChargerGroupIn) -> int:
@@ -162,6 +168,8 @@ async def _create_chargers(
             [identity for _, identity, _ in planned]
         )
         for position, (group, identity, suffix) in enumerate(planned):
+            if position and position % CHUNK == 0:
+                await asyncio.sleep(0)
             if identity in taken:
                 failed.append({"identity": identity, "error": "identity already exists"})
                 continue
@@ -193,10 +201,13 @@ async def _create_chargers(
                     "updated_at": now,
                 }
             )
-        if rows:
-            await session.execute(insert(Charger), rows)
+        for start in range(0, len(rows), CHUNK):
+            await session.execute(insert(Charger), rows[start : start + CHUNK])
     ready: list[str] = []
-    errors = await start_runtimes(services, [Charger(**values) for values in rows])
+    # The inserted values are enough to start the stations; ORM objects for 10,000 rows
+    # would cost ~0.3 s of loop time and are never written.
+    started = [SimpleNamespace(client_cert=None, client_key=None, **values) for values in rows]
+    errors = await start_runtimes(services, started)  # type: ignore[arg-type]
     for values in rows:
         error = errors.get(values["id"])
         if error:
@@ -204,7 +215,8 @@ async def _create_chargers(
         else:
             ready.append(values["id"])
             created.append({"charger_id": values["id"], "identity": values["identity"]})
-    failed_ids = [v["id"] for v in rows if v["id"] not in set(ready)]
+    ready_ids = set(ready)
+    failed_ids = [v["id"] for v in rows if v["id"] not in ready_ids]
     finished = utcnow()
     async with services.sessions.begin() as session:
         for start in range(0, len(ready), 500):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from voltlab import catalog
 from voltlab.domain.chargers.schemas import Runtime
@@ -19,8 +20,30 @@ log = logging.getLogger(__name__)
 
 WIRE_VERSION = {"OCPP1.6": "1.6", "OCPP2.0.1": "2.0.1"}
 
+# Specs built per slice of the event loop when starting many (the API shares the loop).
+CHUNK = 500
 
-def station_spec(row: Charger, services: Services) -> StationSpec:
+
+class ChargerRow(Protocol):
+    """What a station spec is built from: a ``Charger`` row, or the values of one that
+    was just inserted (a bulk job does not build 10,000 ORM objects to read them back)."""
+
+    id: str
+    org_id: str
+    identity: str
+    brand_slug: str
+    model_slug: str
+    ocpp_version: str
+    ws_url: str
+    password: str | None
+    ca_cert: str | None
+    client_cert: str | None
+    client_key: str | None
+    heartbeat_interval_s: int | None
+    meter_interval_s: int | None
+
+
+def station_spec(row: ChargerRow, services: Services) -> StationSpec:
     model = catalog.model(row.brand_slug, row.model_slug)
     if model is None:  # the catalog shrank under an existing charger
         raise LookupError(f"catalog model {row.brand_slug}/{row.model_slug} no longer exists")
@@ -72,12 +95,16 @@ async def start_runtime(services: Services, row: Charger) -> dict[str, Any] | No
     return None
 
 
-async def start_runtimes(services: Services, rows: Sequence[Charger]) -> dict[str, dict[str, Any]]:
+async def start_runtimes(
+    services: Services, rows: Sequence[ChargerRow]
+) -> dict[str, dict[str, Any]]:
     """Start many stations with one state query per chunk; the provisioning error of
     each charger that could not start, by charger id (absent ids are running)."""
     errors: dict[str, dict[str, Any]] = {}
     specs: list[StationSpec] = []
-    for row in rows:
+    for index, row in enumerate(rows):
+        if index and index % CHUNK == 0:
+            await asyncio.sleep(0)  # let API requests in between slices
         try:
             specs.append(station_spec(row, services))
         except LookupError as exc:

@@ -7,7 +7,6 @@ the station's durable state, so nothing is lost across a restart of voltlab.
 from __future__ import annotations
 
 import itertools
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -90,7 +89,9 @@ class TransactionQueue:
     __slots__ = ("_items",)
 
     def __init__(self, items: list[QueuedMessage] | None = None) -> None:
-        self._items: deque[QueuedMessage] = deque(items or [])
+        # A list, not a deque: the queue is short and usually empty, and an empty deque
+        # costs ~760 bytes in each of a fleet's 10,000 stations.
+        self._items: list[QueuedMessage] = list(items or [])
 
     def push(self, message: QueuedMessage) -> None:
         self._items.append(message)
@@ -99,7 +100,7 @@ class TransactionQueue:
         return self._items[0] if self._items else None
 
     def pop(self) -> QueuedMessage:
-        return self._items.popleft()
+        return self._items.pop(0)
 
     def __len__(self) -> int:
         return len(self._items)

@@ -20,7 +20,7 @@ from voltlab.ids import isoformat, utcnow
 from voltlab.simulator.model.authorization import IdTagInfo
 from voltlab.simulator.model.connector import Connector
 from voltlab.simulator.model.smart_charging import profile_from_16
-from voltlab.simulator.rpc import OCPP_LOGGER, RpcMixin
+from voltlab.simulator.rpc import RpcMixin
 
 if TYPE_CHECKING:
     from voltlab.simulator.link import FrameTap
@@ -51,10 +51,8 @@ def parse_id_tag_info(info: dict[str, Any]) -> IdTagInfo:
 
 class Ocpp16Adapter(RpcMixin, ChargePoint):
     def __init__(self, station: Station, tap: FrameTap, response_timeout: float) -> None:
-        super().__init__(
-            station.spec.identity, tap, response_timeout=response_timeout, logger=OCPP_LOGGER
-        )
-        self.station = station
+        # Not ``ChargePoint.__init__``: it builds a route map and a queue per connection.
+        self._setup(station, tap, response_timeout)
 
     # -- what the charger sends -------------------------------------------------------
     def boot_payload(self) -> dict[str, Any]:

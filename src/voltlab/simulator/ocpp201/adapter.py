@@ -19,7 +19,7 @@ from voltlab.simulator.model.authorization import IdTagInfo
 from voltlab.simulator.model.connector import Connector
 from voltlab.simulator.model.smart_charging import profile_from_201
 from voltlab.simulator.ocpp201.device_model import resolve
-from voltlab.simulator.rpc import OCPP_LOGGER, RpcMixin
+from voltlab.simulator.rpc import RpcMixin
 
 if TYPE_CHECKING:
     from voltlab.simulator.link import FrameTap
@@ -54,10 +54,8 @@ def parse_id_tag_info(info: dict[str, Any]) -> IdTagInfo:
 
 class Ocpp201Adapter(RpcMixin, ChargePoint):
     def __init__(self, station: Station, tap: FrameTap, response_timeout: float) -> None:
-        super().__init__(
-            station.spec.identity, tap, response_timeout=response_timeout, logger=OCPP_LOGGER
-        )
-        self.station = station
+        # Not ``ChargePoint.__init__``: it builds a route map and a queue per connection.
+        self._setup(station, tap, response_timeout)
 
     # -- what the station sends ------------------------------------------------------
     def boot_payload(self) -> dict[str, Any]:
@@ -149,6 +147,7 @@ class Ocpp201Adapter(RpcMixin, ChargePoint):
         busy = any(not t.ended for t in self.station.transactions.values())
         if type == "OnIdle" and busy:
             self.station.reset_when_idle = True
+            self.station.wake_ticker()  # the ticker resets once the last transaction ends
             return result.Reset(status="Scheduled")
         self.station.spawn(self.station.reset("Immediate"), "reset")
         return result.Reset(status="Accepted")

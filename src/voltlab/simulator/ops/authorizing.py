@@ -22,6 +22,8 @@ MAX_DECISIONS = 100
 
 
 class AuthorizingOps(StationBase):
+    __slots__ = ()
+
     async def authorize(self, id_tag: str, *, ask_csms: bool = True) -> Decision:
         """The charger's decision for ``id_tag``: local list, cache, CSMS, offline rules.
 

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 
 class StationBase:
+    __slots__ = ()  # Station has slots: no per-instance dict from the mixins
+
     spec: StationSpec
     connectors: list[Connector]
     meters: list[Meter]

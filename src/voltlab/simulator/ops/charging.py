@@ -41,6 +41,8 @@ STOP_REASONS = (
 
 
 class ChargingOps(StationBase):
+    __slots__ = ()
+
     # -- cable -------------------------------------------------------------------------
     async def plug(self, connector: Connector) -> dict[str, Any]:
         if connector.status == "Faulted":

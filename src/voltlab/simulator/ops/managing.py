@@ -18,6 +18,8 @@ MAX_RETRIEVE_WAIT_S = 7 * 86_400
 
 
 class ManagingOps(StationBase):
+    __slots__ = ()
+
     # -- availability --------------------------------------------------------------------
     def change_availability(self, connectors: list[Connector], operative: bool) -> str:
         """Accepted, or Scheduled when a transaction runs (applied when it ends)."""
