@@ -44,7 +44,14 @@ class LiveServer:
 
         self.app = create_app(settings)
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+            self.app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            # A test may leave a request open on purpose (a silent eMSP holds authorize
+            # calls): shutdown must not wait for it beyond a few seconds.
+            timeout_graceful_shutdown=3,
         )
         self.server = uvicorn.Server(config)
         self.task: asyncio.Task[None] | None = None
