@@ -941,6 +941,7 @@ class FleetBench:
         )
         window = self.o.meter_window_s
         latencies: list[float] = []
+        by_kind: dict[str, list[float]] = {"read": [], "command": []}
         stop = asyncio.Event()
 
         async def api_load() -> None:
@@ -959,6 +960,7 @@ class FleetBench:
                 else:
                     _, s = await self.api.request("GET", f"/ocpp/chargers/{charger}", timeout=30)
                 latencies.append(s)
+                by_kind["command" if i % 2 else "read"].append(s)
                 i += 1
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.1)
@@ -978,6 +980,7 @@ class FleetBench:
         health = await self.health()
         api = latency_summary(latencies)
         info["api"] = api
+        info["api_by_kind"] = {kind: latency_summary(v) for kind, v in by_kind.items()}
         self.r.figures.update(
             {
                 "meter_window_s": round(wall, 1),
@@ -986,7 +989,12 @@ class FleetBench:
                 "meter_rate_pct": round(100 * actual / expected, 1) if expected else None,
                 "meter_api_p50_ms": api["p50_ms"],
                 "meter_api_p99_ms": api["p99_ms"],
+                "meter_api_read_p99_ms": info["api_by_kind"]["read"]["p99_ms"],
+                "meter_api_command_p99_ms": info["api_by_kind"]["command"]["p99_ms"],
                 "meter_framelog_pending": health["framelog"]["pending"],
+                # voltlab's own probe of its event loop (absent before the probe existed)
+                "meter_loop_lag_p99_ms": health.get("event_loop_lag", {}).get("p99_ms"),
+                "meter_loop_lag_max_ms": health.get("event_loop_lag", {}).get("max_ms"),
                 "meter_unknown_tx": last["meter_unknown_tx"],
             }
         )

@@ -35,6 +35,7 @@ from voltlab.domain.chargers.runtime import start_runtimes
 from voltlab.fleet import LocalFleet
 from voltlab.gc_policy import gc_policy
 from voltlab.ids import utcnow
+from voltlab.loop_lag import LoopLag, switch_interval
 from voltlab.ocpi import transport as ocpi_transport
 from voltlab.ocpi.bundles.service import run_sweeper
 from voltlab.ocpi.cpo import hooks as cpo_hooks
@@ -143,7 +144,9 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         states=states,
         csms=CsmsHub(heartbeat_interval_s=settings.default_heartbeat_interval_s),
         ocpi=ocpi,
+        loop_lag=LoopLag(),
     )
+    services.loop_lag.start()
     sweeper: asyncio.Task[None] | None = None
     try:
         await open_bundle_realms(services)
@@ -153,6 +156,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         sweeper = services.tasks.spawn(run_sweeper(services), name="ocpi-bundle-sweeper")
         yield services
     finally:
+        services.loop_lag.stop()
         if sweeper is not None:
             sweeper.cancel()
         await services.tasks.drain()
@@ -173,10 +177,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # gc_policy: CPython's full collections stalled the loop for ~1 s at 10,000
-        # stations (see voltlab.gc_policy).
-        async with build_services(settings) as services, gc_policy():
-            app.state.services = services
-            yield
+        # stations (see voltlab.gc_policy); switch_interval: SQLite's thread waited up
+        # to 5 ms for the GIL on every statement (see voltlab.loop_lag).
+        with switch_interval():
+            async with build_services(settings) as services, gc_policy():
+                app.state.services = services
+                yield
 
     app = FastAPI(
         title="voltlab",

@@ -10,6 +10,7 @@ from voltlab.auth import TokenVerifier
 from voltlab.commands.records import CommandRecorder
 from voltlab.csms import CsmsHub
 from voltlab.fleet import FleetBackend
+from voltlab.loop_lag import LoopLag
 from voltlab.ocpi.runtime import OcpiRuntime
 from voltlab.settings import Settings
 from voltlab.storage.framelog import FrameLogWriter
@@ -31,3 +32,5 @@ class Services:
     # The built-in CSMS that OCPI CPO bundles' chargers connect to (same port as the API).
     csms: CsmsHub
     ocpi: OcpiRuntime
+    # How late the shared event loop runs (shown by /health).
+    loop_lag: LoopLag

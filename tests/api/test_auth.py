@@ -201,5 +201,7 @@ async def test_health_reports_ok_and_the_index_links_the_docs(voltlab: Voltlab):
     index = await get_with(voltlab, "/")
 
     assert health.json()["status"] == "ok"
+    lag = health.json()["event_loop_lag"]  # the probe runs from start-up on
+    assert set(lag) == {"probes", "p50_ms", "p99_ms", "max_ms", "stalls_over_50ms", "worst_ms"}
     assert index.headers["content-type"].startswith("text/html")
     assert 'href="/docs"' in index.text

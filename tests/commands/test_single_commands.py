@@ -412,6 +412,11 @@ async def _inject_fault_maps_every_fault_type_and_clear_fault_recovers(
     assert answer["status"] == "Available"
 
 
+def answer_ids(version: str) -> tuple[int, int]:
+    """(evse_id, connector_id) of the second outlet as the answers show it."""
+    return (2, 2) if version == "1.6" else (2, 1)
+
+
 def second_outlet(cp: Charger) -> dict[str, int]:
     """The second outlet: 1.6 connector 2 (shown as EVSE 2), 2.0.1 EVSE 2 (connector 1)."""
     return {"connector_id": 2} if cp.version == "1.6" else {"evse_id": 2}
@@ -474,3 +479,6 @@ async def _missing_connectors(lab: Lab, cp: Charger) -> None:
         "inject-fault", cp, {"fault_type": "GroundFault", **second_outlet(cp)}
     )
     assert (answer["evse_id"], answer["connector_id"]) == ((2, 2) if version == "1.6" else (2, 1))
+    # On 1.6 EVSE n is connector n: the API names it as the station does, either way.
+    cleared = await lab.single("clear-fault", cp, {"evse_id": 2})
+    assert (cleared["evse_id"], cleared["connector_id"]) == answer_ids(version)

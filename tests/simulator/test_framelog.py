@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from support.csms import RecordingCsms
 from support.frames import ListSink, check_sent_frames
@@ -17,7 +19,7 @@ from support.stations import running, spec_for
 from voltlab.ids import utcnow
 from voltlab.storage import framelog
 from voltlab.storage.engine import create_engine, migrate, session_factory
-from voltlab.storage.framelog import FrameLogWriter, query_frames
+from voltlab.storage.framelog import Frame, FrameLogWriter, query_frames
 from voltlab.storage.models import FrameLog, FrameLogStats
 
 
@@ -252,3 +254,147 @@ async def test_frames_read_back_with_the_time_they_were_recorded(
         )
     assert total == 1
     assert before <= frames[0].ts <= after
+
+
+# -- throughput: transactions of several batches, the drivers' bulk paths -----------------
+
+
+def _commits(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
+    """One entry per transaction committed on the writer's engine from now on."""
+    commits: list[int] = []
+    engine = sessions.kw["bind"]
+    event.listen(engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    return commits
+
+
+@pytest.mark.parametrize(
+    ("max_batches", "budget_s", "transactions"),
+    [(16, 10.0, 1), (4, 10.0, 3), (16, 0.0, 10)],
+    ids=["one-transaction", "at-most-4-batches-each", "time-budget-spent-after-one-batch"],
+)
+async def test_a_backlog_is_written_in_transactions_of_several_batches(
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+    max_batches: int,
+    budget_s: float,
+    transactions: int,
+):
+    monkeypatch.setattr(framelog, "MAX_BATCHES_PER_TRANSACTION", max_batches)
+    monkeypatch.setattr(framelog, "TRANSACTION_BUDGET_S", budget_s)
+    writer = FrameLogWriter(sessions, flush_interval_s=60, batch_size=10)
+    for n in range(100):
+        writer.record("acme", "c1", "cp_to_csms", "Heartbeat", str(n))
+    commits = _commits(sessions)
+    writer.start()
+    try:
+        await eventually(lambda: writer.written == 100, timeout=5, interval=0.01)
+    finally:
+        await writer.close()
+    assert len(commits) == transactions
+    assert await _messages(sessions, "c1") == [str(n) for n in range(100)]
+
+
+async def test_a_failed_transaction_puts_all_its_frames_back_in_order(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+):
+    real = FrameLogWriter._inserter
+    batches = 0
+
+    async def failing_second_batch(self: FrameLogWriter, connection: AsyncConnection) -> Any:
+        insert = await real(self, connection)
+
+        async def insert_batch(batch: list[Frame]) -> None:
+            nonlocal batches
+            batches += 1
+            if batches == 2:
+                raise RuntimeError("connection lost")
+            await insert(batch)
+
+        return insert_batch
+
+    monkeypatch.setattr(FrameLogWriter, "_inserter", failing_second_batch)
+    writer = FrameLogWriter(sessions, batch_size=10)
+    for n in range(30):
+        writer.record("acme", "c1", "cp_to_csms", "Heartbeat", str(n))
+    with pytest.raises(RuntimeError):
+        await writer.flush()
+    # The first batch went down with the transaction: nothing written, all still queued.
+    assert (writer.written, writer.pending) == (0, 30)
+    assert await _count(sessions) == 0
+
+    await writer.close()
+    assert writer.written == 30
+    assert await _messages(sessions, "c1") == [str(n) for n in range(30)]
+
+
+async def test_messages_and_findings_are_stored_exactly(
+    sessions: async_sessionmaker[AsyncSession],
+):
+    # What COPY (PostgreSQL) and the SQLite rows must carry through unchanged.
+    messages = [
+        "tab\there",
+        "line\nbreak\r\n",
+        "back\\slash \\N",
+        "\"quoted\", 'single'",
+        "unicode: Ladesäule ⚡ 🔌",
+        "",
+        "x" * 70_000,
+    ]
+    writer = FrameLogWriter(sessions, batch_size=3)
+    for message in messages:
+        writer.record("acme", "c1", "csms_to_cp", "DataTransfer", message, "bad: ⚡\t\\")
+    writer.record("acme", "c1", "csms_to_cp", "DataTransfer", "nul\x00inside")
+    await writer.close()
+    assert await _messages(sessions, "c1") == [*messages, "nul\\u0000inside"]
+    async with sessions() as session:
+        findings = (await session.scalars(select(FrameLog.finding).order_by(FrameLog.id))).all()
+    assert findings == ["bad: ⚡\t\\"] * len(messages) + [None]
+
+
+async def test_stored_times_are_those_the_orm_writes_and_queries(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+):
+    # SQLite keeps times as text and compares them as text: the writer's own formatting
+    # must match the ORM's to the character, whole seconds included.
+    stamps = [
+        datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC),
+        datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC),
+        datetime(2025, 6, 1, 14, 0, 0, 5, tzinfo=timezone(timedelta(hours=2))),
+    ]
+    clock: Iterator[datetime] = iter(stamps)
+    monkeypatch.setattr(framelog, "utcnow", lambda: next(clock))
+    writer = FrameLogWriter(sessions)
+    for n in range(len(stamps)):
+        writer.record("acme", "c1", "cp_to_csms", "Heartbeat", str(n))
+    await writer.close()
+    async with sessions() as session:
+        for n, stamp in enumerate(stamps):
+            found = await session.scalars(select(FrameLog.message).where(FrameLog.ts == stamp))
+            assert found.all() == [str(n)]
+        stored = (await session.scalars(select(FrameLog.ts).order_by(FrameLog.id))).all()
+    assert stored == [stamp.astimezone(UTC) for stamp in stamps]
+
+
+async def test_retention_counts_a_charger_once_then_follows_what_it_writes_and_prunes(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+):
+    writer = FrameLogWriter(sessions, retention=10)
+    counted: list[list[str]] = []
+    real_count = writer._count
+
+    async def count(charger_ids: list[str]) -> dict[str, int]:
+        counted.append(sorted(charger_ids))
+        return await real_count(charger_ids)
+
+    monkeypatch.setattr(writer, "_count", count)
+    for round_ in range(3):
+        for n in range(15):
+            writer.record("acme", "c1", "cp_to_csms", "Heartbeat", f"{round_}-{n}")
+        await writer.flush()
+        assert await writer.prune() == (5 if round_ == 0 else 15)
+    assert counted == [["c1"]]  # the first check only
+    assert await _messages(sessions, "c1") == [f"2-{n}" for n in range(5, 15)]
+    async with sessions() as session:
+        stats = await session.get(FrameLogStats, "c1")
+    assert stats is not None and stats.pruned == 35
+    await writer.close()

@@ -69,6 +69,7 @@ async def test_running_chargers_come_back_and_boot_again_after_a_restart(
             await csms.wait_for(identity, "StatusNotification", count=2)
             runtime = await eventually(lambda cid=charger_id: _accepted(client, cid), timeout=5)
             assert runtime["state"] == "running"
+
             # The frames of the first run were flushed when it shut down; the second
             # boot's frame reaches the log with the writer's next batch.
             async def boots(cid: str = charger_id) -> bool:

@@ -203,6 +203,43 @@ async def test_delete_wins_over_a_state_marked_before_it(
     assert await _stored(sessions) == {"kept": {"version": 1}}
 
 
+async def test_a_lazy_mark_waits_for_its_turn_but_close_writes_it(
+    sessions: async_sessionmaker[AsyncSession],
+    writer: async_sessionmaker[AsyncSession],
+) -> None:
+    store = StationStateStore(sessions, writer=writer)
+    lazy, eager = Durable("lazy"), Durable("eager")
+    lazy.version = eager.version = 1
+    store.mark("lazy", "acme", lazy.snapshot, lazy=True)
+    eager.change(store)
+    # A lazy mark holds no station back: nothing waits on it.
+    await asyncio.wait_for(store.persisted("lazy"), timeout=1)
+    await store.flush(lazy=False)  # the writer's turns between two lazy rounds
+    assert await _stored(sessions) == {"eager": {"version": 2}}
+
+    await store.close()  # SIGTERM: the lazy change is written too
+    assert await _stored(sessions) == {"eager": {"version": 2}, "lazy": {"version": 1}}
+
+
+async def test_an_eager_mark_takes_over_a_lazy_one_and_a_lazy_one_never_delays_it(
+    sessions: async_sessionmaker[AsyncSession],
+    writer: async_sessionmaker[AsyncSession],
+) -> None:
+    store = StationStateStore(sessions, writer=writer)
+    station = Durable("c1")
+    station.change(store)
+    store.mark("c1", "acme", station.snapshot, lazy=True)  # does not demote the eager mark
+    waiting = asyncio.create_task(store.persisted("c1"))
+    await store.flush(lazy=False)
+    await asyncio.wait_for(waiting, timeout=1)
+    assert await _stored(sessions) == {"c1": {"version": 1}}
+
+    store.mark("c1", "acme", station.snapshot, lazy=True)
+    station.change(store)  # eager now: written by the next turn, lazy or not
+    await store.flush(lazy=False)
+    assert await _stored(sessions) == {"c1": {"version": 2}}
+
+
 def _never_called() -> Callable[[], dict[str, Any]]:
     def snapshot() -> dict[str, Any]:
         raise AssertionError("a forgotten station is not written")

@@ -30,6 +30,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
             "pending": framelog.pending,
             "dropped": framelog.dropped,
         },
+        "event_loop_lag": services.loop_lag.summary(),
     }
 
 

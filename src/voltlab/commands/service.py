@@ -125,8 +125,12 @@ def _connector_error(row: ChargerRow, runtime: RuntimeSnapshot, event: BaseModel
     connectors = runtime.connectors
     evse = 1 if evse_id is None else evse_id
     conn = 1 if connector_id is None else connector_id
-    if row.ocpp_version == "OCPP1.6" and evse_id is None:
-        evse = conn
+    if row.ocpp_version == "OCPP1.6":
+        # 1.6 has no EVSE level: connector n is shown as EVSE n, so either names it.
+        if evse_id is None:
+            evse = conn
+        elif connector_id is None:
+            conn = evse
     if any(c["evse_id"] == evse and c["connector_id"] == conn for c in connectors):
         return None
     return (

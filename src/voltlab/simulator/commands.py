@@ -206,6 +206,7 @@ async def _start_session(station: Station, event: dict[str, Any]) -> dict[str, A
         tx.stop_at_wh = tx.meter_start_wh + float(energy) * 1000
         result["stops_at_energy_wh"] = tx.stop_at_wh
     station.changed()
+    station.wake_ticker()  # plans the stop
     return result
 
 

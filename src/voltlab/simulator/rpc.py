@@ -18,7 +18,7 @@ from ocpp.exceptions import NotSupportedError as OcppNotSupported
 from ocpp.exceptions import OccurenceConstraintViolationError as OcppOccurenceViolation
 from ocpp.exceptions import OccurrenceConstraintViolationError as OcppOccurrenceViolation
 from ocpp.exceptions import OCPPError
-from ocpp.messages import Call, CallError, CallResult, MessageType, unpack
+from ocpp.messages import Call, CallError, CallResult, MessageType, unpack, validate_payload
 from ocpp.routing import create_route_map
 
 from voltlab.simulator.schemas import SchemaViolation, known_action, validate
@@ -41,6 +41,53 @@ class _NoAnswer(TimeoutError):
 
 
 _ANSWER_TYPES = (MessageType.CallResult, MessageType.CallError)
+
+# A frame that is not strict JSON (RFC 8259, as orjson reads it: no NaN, no Infinity, no
+# number beyond a double) - ``json.loads`` would take those and ``ocpp`` act on them.
+_NOT_JSON = object()
+# The unique id of a CALLERROR to a frame whose own id cannot be read (OCPP 2.0.1 Part 4
+# §4.2.3; OCPP-J 1.6 has no rule: the same there).
+_NO_ID = "-1"
+# Frame-level faults, per version: 1.6 has no RPC framework codes, so its "not conform the
+# PDU structure" code (FormationViolation) stands for them (OCPP-J 1.6 §4.2.3).
+_NOT_JSON_CODE = {"1.6": "FormationViolation", "2.0.1": "FormatViolation"}
+_NOT_RPC_CODE = {"1.6": "FormationViolation", "2.0.1": "RpcFrameworkError"}
+_UNKNOWN_TYPE_CODE = {"1.6": "FormationViolation", "2.0.1": "MessageTypeNotSupported"}
+_LOGGED_FRAME_CHARS = 200
+
+
+def _strict_json(raw: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _NOT_JSON
+
+
+def _fault(version: str, parsed: Any) -> tuple[str | None, str, str] | None:
+    """What makes a frame no well-formed CALL, CALLRESULT or CALLERROR: the unique id to
+    answer with (None: not answered), the OCPP-J error code and why; None if nothing.
+
+    Answers are never answered, even malformed ones: a CALLERROR answers a CALL, and two
+    peers that answered each other's errors could do so forever.
+    """
+    if parsed is _NOT_JSON:
+        return _NO_ID, _NOT_JSON_CODE[version], "the frame is not valid JSON"
+    if type(parsed) is not list or not parsed:
+        return _NO_ID, _NOT_RPC_CODE[version], "the frame is not an OCPP-J message array"
+    kind = parsed[0]
+    unique_id = parsed[1] if len(parsed) > 1 and type(parsed[1]) is str else None
+    if kind in _ANSWER_TYPES and type(kind) is int:
+        if unique_id is not None and len(parsed) == (3 if kind == MessageType.CallResult else 5):
+            return None
+        return None, "", "a malformed CALLRESULT or CALLERROR"
+    if kind != MessageType.Call or type(kind) is not int:
+        # OCPP 2.0.1 Part 4 §4.1.3 and §4.4: the payload is ignored, the id answered.
+        return unique_id or _NO_ID, _UNKNOWN_TYPE_CODE[version], "unknown message type"
+    if unique_id is None:
+        return _NO_ID, _NOT_RPC_CODE[version], "the message id of the CALL cannot be read"
+    if len(parsed) != 4 or type(parsed[2]) is not str:
+        return unique_id, "ProtocolError", "a CALL is [2, messageId, action, {payload}]"
+    return None
 
 
 def _no_answer(answer: asyncio.Future[Any]) -> None:
@@ -136,42 +183,75 @@ class RpcMixin:
 
     async def start(self) -> None:
         """The receive loop (replaces ``ocpp``'s): an answer completes the waiting CALL
-        here; CSMS CALLs and anything malformed go through ``route_message``."""
+        here; CSMS CALLs and anything malformed go through ``_route``."""
         tap = self._connection
         while True:
             raw, parsed = await tap.receive()
-            if type(parsed) is list and len(parsed) >= 3 and parsed[0] in _ANSWER_TYPES:
+            if (
+                type(parsed) is list
+                and len(parsed) >= 3
+                and parsed[0] in _ANSWER_TYPES
+                and type(parsed[1]) is str
+            ):
                 try:
                     answer = (CallResult if parsed[0] == MessageType.CallResult else CallError)(
                         *parsed[1:]
                     )
-                except TypeError:  # wrong arity: route_message logs it and drops it
+                except TypeError:  # wrong arity: _route logs it and drops it
                     pass
                 else:
                     self._answered(answer)
                     continue
-            await self.route_message(raw)
+            # The tap gives None for JSON ``null`` and for no JSON at all: tell them apart.
+            await self._route(raw, _strict_json(raw) if parsed is None else parsed)
 
     async def route_message(self, raw_msg: str) -> None:
         """``ocpp``'s ``route_message``, with answers going to the waiting CALL (there is
-        no response queue)."""
-        try:
-            msg = unpack(raw_msg)
-        except OCPPError as exc:
-            self.logger.exception(
-                "Unable to parse message: '%s', it doesn't seem to be valid OCPP: %s",
-                raw_msg,
-                exc,
-            )
+        no response queue) and malformed frames answered as OCPP-J says."""
+        await self._route(raw_msg, _strict_json(raw_msg))
+
+    async def _route(self, raw: str, parsed: Any) -> None:
+        fault = _fault(self._ocpp_version, parsed)
+        if fault is not None:
+            await self._malformed(raw, *fault)
             return
-        if msg.message_type_id == MessageType.Call:
-            try:
-                await self._handle_call(msg)
-            except OCPPError as error:
-                self.logger.exception("Error while handling request '%s'", msg)
-                await self._send(msg.create_call_error(error).to_json())  # type: ignore[attr-defined]
-        elif msg.message_type_id in _ANSWER_TYPES:
+        # Well-formed and strict JSON: parsed again by ``ocpp`` (the stdlib keeps integers
+        # beyond 64 bits exact, where orjson makes them floats).
+        msg = unpack(raw)
+        if msg.message_type_id != MessageType.Call:
             self._answered(msg)
+            return
+        try:
+            await self._handle_call(msg)
+        except OCPPError as error:
+            # One line, no traceback: the CSMS's mistake, answered and in the frame log.
+            self.logger.warning(
+                "%s: CALLERROR %s to %s %s: %s",
+                self.id,
+                error.code,
+                msg.action,
+                msg.unique_id,
+                error.description,
+            )
+            await self._send(msg.create_call_error(error).to_json())  # type: ignore[attr-defined]
+
+    async def _malformed(self, raw: str, unique_id: str | None, code: str, why: str) -> None:
+        """Answer a malformed frame with a CALLERROR (``unique_id`` None: no answer), and
+        log one line: a fleet of 10,000 must not log a traceback per bad frame."""
+        if unique_id is not None and self.station.rejected():
+            unique_id = None  # Rejected: silent until the interval is over (OCPP 1.6 §4.2)
+        self.logger.warning(
+            "%s: malformed frame (%s), %s: %.*r",
+            self.id,
+            why,
+            f"answered {code}" if unique_id is not None else "dropped",
+            _LOGGED_FRAME_CHARS,
+            raw,
+        )
+        if unique_id is not None:
+            # No part of the frame goes back: it may be the invalid JSON (Part 4 §4.2.3).
+            frame = orjson.dumps([MessageType.CallError, unique_id, code, why, {}]).decode()
+            await self._send(frame)  # type: ignore[attr-defined]
 
     def _answered(self, answer: CallResult | CallError) -> None:
         waiting = self._waiting
@@ -276,6 +356,7 @@ class RpcMixin:
         gate = asyncio.Event()
         self.station.answering = gate
         try:
+            await self._check_call(msg)
             return await super()._handle_call(msg)  # type: ignore[misc]
         except (OcppFormatViolation, OcppOccurrenceViolation) as exc:
             if self._ocpp_version != "1.6":
@@ -292,6 +373,19 @@ class RpcMixin:
             if self.station.answering is gate:
                 self.station.answering = None
             gate.set()
+
+    async def _check_call(self, msg: Any) -> None:
+        """Validate a CSMS CALL with our compiled validator too: ``ocpp``'s ignores
+        ``format``, and a ``date-time`` that is none would crash the handler."""
+        try:
+            validate(self._ocpp_version, msg.action, msg.payload, response=False)
+        except SchemaViolation as exc:
+            # ``ocpp``'s verdict and code where it sees the violation too (what a CSMS
+            # built on it answers); else its code for any other violation.
+            await validate_payload(msg, self._ocpp_version)
+            cause = str(exc)
+            # ErrorDescription is string[255] (2.0.1 Part 4 Table 7); details keep it all.
+            raise OcppFormatViolation(description=cause[:255], details={"cause": cause}) from exc
 
 
 def _triggers_boot(msg: Any) -> bool:

@@ -1,7 +1,10 @@
 """The official OCPP JSON schemas shipped with ``ocpp``, compiled with fastjsonschema.
 
 Same schemas as ``ocpp`` validates with, about 25x faster than ``jsonschema``; each is
-compiled on first use and cached for the life of the process.
+compiled on first use and cached for the life of the process. Each is compiled with the
+JSON Schema draft it declares: draft-04 for 1.6 (``1.0`` is not an integer, as in
+``ocpp``'s validator), draft-06 for 2.0.1 (where it is). Unlike ``ocpp``'s validator, these
+enforce ``format`` (``date-time``, ``uri``).
 """
 
 from __future__ import annotations
@@ -34,18 +37,21 @@ def _validator(version: str, action: str, response: bool) -> Validator | None:
     if not path.is_file():
         return None
     schema = json.loads(path.read_text(encoding="utf-8"))
-    schema.pop("$schema", None)  # fastjsonschema picks draft-04 rules for $schema-less input
+    # ``$schema`` stays: fastjsonschema picks its rules by it, and without it uses its
+    # latest draft, where 1.0 is an integer (not on 1.6, a draft-04 schema).
     # use_default=False: validation must not write schema defaults into our frames.
     return fastjsonschema.compile(schema, use_default=False)
 
 
 def known_action(version: str, action: str) -> bool:
-    return _validator(version, action, False) is not None
+    # Actions come from the CSMS: only names the schemas define may become file names
+    # or keys of the validator cache (which would otherwise grow with every new name).
+    return action in actions(version)
 
 
 def validate(version: str, action: str, payload: Any, *, response: bool) -> None:
     """Raise :class:`SchemaViolation` if ``payload`` fails the official schema."""
-    validator = _validator(version, action, response)
+    validator = _validator(version, action, response) if action in actions(version) else None
     if validator is None:
         kind = "response" if response else "request"
         raise SchemaViolation(f"OCPP {version} has no {kind} schema for action {action!r}")

@@ -36,7 +36,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
-        json_serializer=_json_dumps,
+        json_serializer=json_text,
         json_deserializer=orjson.loads,
     )
 
@@ -67,7 +67,7 @@ def create_writer_engine(engine: AsyncEngine) -> AsyncEngine:
         max_overflow=0,
         pool_timeout=WRITER_POOL_TIMEOUT_S,
         pool_pre_ping=True,
-        json_serializer=_json_dumps,
+        json_serializer=json_text,
         json_deserializer=orjson.loads,
     )
 
@@ -79,7 +79,12 @@ def _sqlite_engine(url: str | URL, *, echo: bool, **pool: Any) -> AsyncEngine:
         url,
         echo=echo,
         connect_args={"timeout": 30},
-        json_serializer=_json_dumps,
+        # Every statement is a round trip to aiosqlite's thread, and a busy event loop
+        # makes each one cost milliseconds. Sessions always end their transaction
+        # (commit, or rollback on close), so the pool's own rollback when a connection
+        # comes back was a second, empty one on every request.
+        pool_reset_on_return=None,
+        json_serializer=json_text,
         json_deserializer=orjson.loads,
         **pool,
     )
@@ -99,9 +104,10 @@ def _sqlite_engine(url: str | URL, *, echo: bool, **pool: Any) -> AsyncEngine:
     return engine
 
 
-def _json_dumps(value: Any) -> str:
-    # orjson: the station-state and command columns are JSON written in batches;
-    # the standard library encoder was a top entry of the profile under meter load.
+def json_text(value: Any) -> str:
+    """A JSON column's value as its columns store it (orjson: the station-state and
+    command columns are JSON written in batches; the standard library encoder was a top
+    entry of the profile under meter load)."""
     return orjson.dumps(value).decode()
 
 
@@ -126,11 +132,17 @@ class BulkStatement:
     >>> await frames.execute(connection, [("c1", "..."), ("c2", "...")])
     """
 
-    def __init__(self, statement: Insert | Update, names: Sequence[str]) -> None:
+    def __init__(
+        self, statement: Insert | Update, names: Sequence[str], *, encoded: Sequence[str] = ()
+    ) -> None:
+        """``encoded``: columns whose values the caller passes already as the driver
+        takes them (e.g. JSON text), so that their cost falls where the caller can
+        bound it rather than in one slice of the loop here."""
         if isinstance(statement, Insert):
             statement = statement.inline()  # no RETURNING of generated keys
         self._statement = statement
         self._names = tuple(names)
+        self._encoded = frozenset(encoded)
         self._compiled: dict[str, tuple[str, list[int], list[tuple[int, Processor]]]] = {}
 
     def _for(self, dialect: Dialect) -> tuple[str, list[int], list[tuple[int, Processor]]]:
@@ -141,6 +153,8 @@ class BulkStatement:
             order = [self._names.index(name) for name in positions]
             processors: list[tuple[int, Processor]] = []
             for at, name in enumerate(positions):
+                if name in self._encoded:
+                    continue
                 kind = sql.binds[name].type
                 processor = kind.dialect_impl(dialect).bind_processor(dialect)
                 if processor is not None:

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from voltlab.ids import utcnow
-from voltlab.storage.engine import BulkStatement
+from voltlab.storage.engine import BulkStatement, json_text
 from voltlab.storage.models import StationState
 
 log = logging.getLogger(__name__)
@@ -33,13 +33,16 @@ log = logging.getLogger(__name__)
 Snapshot = Callable[[], dict[str, Any]]
 
 # One chunk: at most this many stations, and no more snapshots once this much loop time
-# went into them (a station with a large local list or cache costs more than others).
+# went into taking and encoding them (a large local list or cache costs more).
 CHUNK_ROWS = 200
-CHUNK_BUDGET_S = 0.005
+CHUNK_BUDGET_S = 0.002
 # Stations woken per loop iteration once their state is written: each one goes on to
 # send its transaction message at once, and waking a whole chunk together would run all
 # those sends in a single iteration of the loop.
-WAKE_PER_ITERATION = 50
+WAKE_PER_ITERATION = 10
+
+# Lazy marks (a change that can wait, see ``mark``) are written at least this often.
+LAZY_EVERY_S = 5.0
 
 _COLUMNS = ("charger_id", "org_id", "data", "updated_at")
 
@@ -53,9 +56,10 @@ def _upsert(dialect: Any) -> Any:
     )
 
 
+# ``data`` is encoded while the chunk is taken, within its time budget.
 _UPSERTS = {
-    "sqlite": BulkStatement(_upsert(sqlite), _COLUMNS),
-    "postgresql": BulkStatement(_upsert(postgresql), _COLUMNS),
+    "sqlite": BulkStatement(_upsert(sqlite), _COLUMNS, encoded=("data",)),
+    "postgresql": BulkStatement(_upsert(postgresql), _COLUMNS, encoded=("data",)),
 }
 
 
@@ -73,6 +77,8 @@ class StationStateStore:
         self._writer = writer or sessions
         self._interval = interval_s
         self._dirty: dict[str, tuple[str, Snapshot]] = {}
+        self._lazy: dict[str, tuple[str, Snapshot]] = {}
+        self._lazy_due = time.monotonic() + LAZY_EVERY_S
         # The chunk in its transaction right now: its stations are not durable yet.
         self._writing: dict[str, tuple[str, Snapshot]] = {}
         # One flush at a time: the background task, a read-out and close() may all ask.
@@ -96,8 +102,19 @@ class StationStateStore:
                 found.update({charger_id: data for charger_id, data in rows.all()})
         return found
 
-    def mark(self, charger_id: str, org_id: str, snapshot: Snapshot) -> None:
-        """O(1); the snapshot is taken when the batch is written, so it is the newest."""
+    def mark(self, charger_id: str, org_id: str, snapshot: Snapshot, *, lazy: bool = False) -> None:
+        """O(1); the snapshot is taken when the batch is written, so it is the newest.
+
+        ``lazy``: a change that may wait up to ``LAZY_EVERY_S`` (or the station's next
+        change) and that a crash may lose, such as a meter sample's answer popping the
+        queue: after a kill -9 that sample is sent again (at least once). SIGTERM still
+        writes it. Every charging station answers a sample every 10 s: writing each
+        answer at once doubled the state writes of a fleet under meter load."""
+        if lazy:
+            if charger_id not in self._dirty:
+                self._lazy[charger_id] = (org_id, snapshot)
+            return
+        self._lazy.pop(charger_id, None)
         self._dirty[charger_id] = (org_id, snapshot)
 
     async def persisted(self, charger_id: str) -> None:
@@ -114,12 +131,14 @@ class StationStateStore:
 
     def forget(self, charger_id: str) -> None:
         self._dirty.pop(charger_id, None)
+        self._lazy.pop(charger_id, None)
 
     async def delete(self, charger_ids: Sequence[str]) -> None:
         # Under the flush lock: a chunk in flight must not write a row back after this.
         async with self._flushing:
             for charger_id in charger_ids:
                 self._dirty.pop(charger_id, None)
+                self._lazy.pop(charger_id, None)
             async with self._writer.begin() as session:
                 for start in range(0, len(charger_ids), 500):
                     await session.execute(
@@ -147,9 +166,14 @@ class StationStateStore:
                 await asyncio.gather(stuck, return_exceptions=True)
         await self.flush()
 
-    async def flush(self) -> None:
-        """Write every station marked dirty before the call, chunk by chunk."""
+    async def flush(self, *, lazy: bool = True) -> None:
+        """Write every station marked before the call, chunk by chunk (the lazy marks
+        too unless ``lazy`` is False)."""
         async with self._flushing:
+            if lazy and self._lazy:
+                for charger_id, marked in self._lazy.items():
+                    self._dirty.setdefault(charger_id, marked)
+                self._lazy.clear()
             due = list(self._dirty)
             at = 0
             while at < len(due):
@@ -163,7 +187,7 @@ class StationStateStore:
         deadline = time.perf_counter() + CHUNK_BUDGET_S
         now = utcnow()
         chunk: dict[str, tuple[str, Snapshot]] = {}
-        rows: list[tuple[str, str, dict[str, Any], Any]] = []
+        rows: list[tuple[str, str, str, Any]] = []
         while at < len(due) and len(rows) < CHUNK_ROWS and time.perf_counter() < deadline:
             charger_id = due[at]
             at += 1
@@ -171,7 +195,7 @@ class StationStateStore:
             if marked is None:  # written by an earlier chunk, or forgotten
                 continue
             chunk[charger_id] = marked
-            rows.append((charger_id, marked[0], marked[1](), now))
+            rows.append((charger_id, marked[0], json_text(marked[1]()), now))
         if not rows:
             return at
         self._writing = chunk
@@ -212,7 +236,10 @@ class StationStateStore:
                 async with asyncio.timeout(self._interval):
                     await self._wakeup.wait()
             self._wakeup.clear()
+            lazy = time.monotonic() >= self._lazy_due
+            if lazy:
+                self._lazy_due = time.monotonic() + LAZY_EVERY_S
             try:
-                await self.flush()
+                await self.flush(lazy=lazy)
             except Exception:
                 log.exception("station state write failed; retrying")

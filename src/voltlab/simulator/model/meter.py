@@ -23,6 +23,8 @@ class Meter:
     battery_wh: float = 60_000.0
     soc_percent: float = 20.0
     phases: int = 3
+    # The monotonic time the register was last integrated up to (see ``settle``).
+    at: float = 0.0
 
     def target_power(self, limit_w: float | None, *, charging: bool) -> float:
         if not charging:
@@ -35,13 +37,37 @@ class Meter:
         return max(0.0, min(power, self.max_power_w))
 
     def advance(self, seconds: float) -> float:
-        """Integrate the present power over ``seconds``; returns the Wh added."""
+        """Integrate the present power over ``seconds``; returns the Wh added. The EV
+        stops drawing once its battery is full, even within the interval."""
         if seconds <= 0 or self.power_w <= 0:
             return 0.0
-        added = self.power_w * seconds / 3600.0
+        room = max(0.0, (100.0 - self.soc_percent) / 100.0 * self.battery_wh)
+        added = min(self.power_w * seconds / 3600.0, room)
         self.energy_wh += added
-        self.soc_percent = min(100.0, self.soc_percent + 100.0 * added / self.battery_wh)
+        if added >= room:
+            self.soc_percent = 100.0  # exactly: the EV stops drawing (target_power)
+        else:
+            self.soc_percent = min(100.0, self.soc_percent + 100.0 * added / self.battery_wh)
         return added
+
+    def settle(self, now: float) -> float:
+        """Integrate the power held since the last settle up to ``now`` (monotonic).
+
+        Power is constant between two changes, so the register is exact whenever it is
+        settled: before the power changes and before the register is read."""
+        previous, self.at = self.at, now
+        return self.advance(now - previous) if previous else 0.0
+
+    def seconds_until(self, energy_wh: float) -> float | None:
+        """When the register reaches ``energy_wh`` at the present power (None: never)."""
+        if self.power_w <= 0:
+            return None
+        return max(0.0, (energy_wh - self.energy_wh) * 3600.0 / self.power_w)
+
+    def seconds_until_full(self) -> float | None:
+        return self.seconds_until(
+            self.energy_wh + (100.0 - self.soc_percent) / 100.0 * self.battery_wh
+        )
 
     @property
     def current_a(self) -> float:

@@ -248,6 +248,7 @@ class Ocpp16Adapter(RpcMixin, ChargePoint):
             stack_level=stack_level,
         )
         self.station.changed()
+        self.station.wake_ticker()  # the limit may have gone with them
         return result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
 
     @on("GetCompositeSchedule")

@@ -323,6 +323,7 @@ class Ocpp201Adapter(RpcMixin, ChargePoint):
             stack_level=criteria.get("stack_level"),
         )
         self.station.changed()
+        self.station.wake_ticker()  # the limit may have gone with them
         return result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
 
     @on("GetCompositeSchedule")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,11 @@ from voltlab.simulator.model.connector import FAULTS, Connector
 from voltlab.simulator.model.smart_charging import ChargingProfile
 from voltlab.simulator.model.transactions import Transaction
 from voltlab.simulator.ops.base import StationBase
+
+# A tick fired by the shared timer heap may come a few ms early (it serves a burst in
+# one turn): what falls due within this margin is done in that tick.
+DUE_EARLY = timedelta(milliseconds=10)
+ENERGY_EPSILON_WH = 0.01
 
 # Stop reasons are the 2.0.1 names plus three 1.6-only ones; each version maps them.
 STOP_REASONS = (
@@ -253,6 +259,7 @@ class ChargingOps(StationBase):
             return tx
         connector = self.connector(tx.evse_id, tx.connector_id)
         meter = self.meter_of(connector)
+        meter.settle(time.monotonic())  # the energy up to this moment, then no more
         meter.power_w = 0.0
         tx.ended = True
         tx.stop_reason = reason
@@ -291,6 +298,7 @@ class ChargingOps(StationBase):
         tx.id_tag_status = status
         if status == "Accepted" or tx.ended:
             return
+        self.wake_ticker()  # plans the MaxEnergyOnInvalidId limit
         connector = self.connector(tx.evse_id, tx.connector_id)
         if self.settings.stop_on_invalid_id:
             self.spawn(self.stop_transaction(tx, "DeAuthorized"), "stop-invalid-id")
@@ -300,57 +308,82 @@ class ChargingOps(StationBase):
         # else: the meter suspends it once MaxEnergyOnInvalidId Wh are delivered (tick)
 
     # -- the meter -----------------------------------------------------------------------
-    def tick(self, seconds: float) -> bool:
-        """Advance every running transaction by ``seconds``; True while any runs."""
+    def tick(self, clock: float) -> float | None:
+        """Bring every meter up to ``clock`` (monotonic), act on what fell due, and set
+        the power for what follows; the seconds until the next tick is needed, or None
+        when no transaction runs.
+
+        Power is constant between ticks, so a tick is needed only when something falls
+        due: a meter sample, a stop by time or energy, a full battery, a
+        MaxEnergyOnInvalidId limit, or a charging-profile period (profiles make the
+        limit change with time: then every ``tick_s``). A change of power between
+        ticks (a status, a power-update, a profile) re-plans through ``wake_ticker``.
+        """
         now = self.now()
-        active = False
+        wait: float | None = None
+
+        def due_in(seconds: float | None) -> None:
+            nonlocal wait
+            if seconds is not None and (wait is None or seconds < wait):
+                wait = seconds
+
         for connector in self.connectors:
             tx = self.transaction_on(connector)
             meter = self.meter_of(connector)
+            meter.settle(clock)  # at the power held since the last tick
             if tx is None:
                 meter.power_w = 0.0
                 continue
-            active = True
+            due_in(float("inf"))
+            has_profiles = bool(len(self.profiles))
             # Most stations have no profile: skip the schedule maths on every tick.
             limit = (
                 self.profiles.limit_w(
                     self._profile_slot(connector), now, tx_start=tx.started_at, phases=meter.phases
                 )
-                if len(self.profiles)
+                if has_profiles
                 else None
             )
-            if not tx.authorized and self.settings.max_energy_on_invalid_id_wh is not None:
+            invalid_limit = self.settings.max_energy_on_invalid_id_wh
+            if not tx.authorized and invalid_limit is not None:
                 used = meter.energy_wh - tx.meter_start_wh
-                if used >= self.settings.max_energy_on_invalid_id_wh and not (
-                    connector.evse_suspended
-                ):
+                if used >= invalid_limit - ENERGY_EPSILON_WH and not connector.evse_suspended:
                     connector.evse_suspended = True
                     self.charging_state_changed(connector)
-            charging = connector.status == "Charging"
-            meter.power_w = meter.target_power(limit, charging=charging)
-            meter.advance(seconds)
-            if tx.stop_at_wh is not None and meter.energy_wh >= tx.stop_at_wh:
+            if tx.stop_at_wh is not None and meter.energy_wh >= tx.stop_at_wh - ENERGY_EPSILON_WH:
                 self.spawn(self.stop_transaction(tx, "EnergyLimitReached"), "energy-limit")
                 continue
-            if tx.stop_at is not None and now >= tx.stop_at:
+            if tx.stop_at is not None and now >= tx.stop_at - DUE_EARLY:
                 self.spawn(self.stop_transaction(tx, "TimeLimitReached"), "time-limit")
                 continue
+            charging = connector.status == "Charging"
+            meter.power_w = meter.target_power(limit, charging=charging)
             interval = self.settings.meter_interval_s
-            due = tx.last_sample_at is None or now - tx.last_sample_at >= timedelta(
-                seconds=interval
-            )
-            if interval > 0 and due:
-                # On a fixed grid, so a late tick does not stretch every later interval;
-                # after a long stall (restart, loop lag) the grid restarts from now.
+            if interval > 0:
                 step = timedelta(seconds=interval)
                 last = tx.last_sample_at
-                tx.last_sample_at = last + step if last and now - last < 2 * step else now
-                action, payload = self.messages.tx_meter(
-                    self, tx, connector, meter, "Sample.Periodic"
-                )
-                self.enqueue(action, payload, tx.key)
-                self.changed(hot=True)
-        return active
+                if last is None or now - last >= step - DUE_EARLY:
+                    # On a fixed grid, so a late tick does not stretch every later
+                    # interval; after a long stall (restart, loop lag) the grid restarts.
+                    last = last + step if last and now - last < 2 * step else now
+                    tx.last_sample_at = last
+                    action, payload = self.messages.tx_meter(
+                        self, tx, connector, meter, "Sample.Periodic"
+                    )
+                    self.enqueue(action, payload, tx.key)
+                    self.changed(hot=True)
+                due_in((last + step - now).total_seconds())
+            if tx.stop_at is not None:
+                due_in((tx.stop_at - now).total_seconds())
+            if tx.stop_at_wh is not None:
+                due_in(meter.seconds_until(tx.stop_at_wh))
+            if not tx.authorized and invalid_limit is not None and not connector.evse_suspended:
+                due_in(meter.seconds_until(tx.meter_start_wh + invalid_limit))
+            if meter.power_w > 0:
+                due_in(meter.seconds_until_full())  # the power drops to zero then
+            if has_profiles:
+                due_in(self.options.tick_s)
+        return None if wait is None else max(0.0, wait)
 
     def _profile_slot(self, connector: Connector) -> int:
         """Where charging profiles are installed: the connector on 1.6, the EVSE on 2.0.1."""
