@@ -32,7 +32,9 @@ def load(paths: list[Path], include_quick: bool) -> dict[str, dict[int, dict[str
         except (OSError, ValueError) as exc:
             print(f"skipping {path}: {exc}", file=sys.stderr)
             continue
-        if "figures" not in data or (data.get("quick") and not include_quick):
+        if "figures" not in data or "ocpp" not in data or "chargers" not in data:
+            continue  # another bench's results (e.g. bench/framelog.py)
+        if data.get("quick") and not include_quick:
             continue
         runs = series.setdefault(str(data["ocpp"]), {})
         runs.setdefault(int(data["chargers"]), data["figures"])
