@@ -24,7 +24,8 @@ CPU and RSS. Correctness, over the whole run after ``close()``: nothing pending,
 recorded frame is a row, pruned or dropped, and the rows are those written minus pruned.
 
 The writer task's time is split into transactions and retention steps by wrapping its
-private ``_write``, ``_prune_step`` and ``_count`` on the instance (diagnostics only).
+private ``_write``, ``_prune_step`` and ``_ends`` (a charger's first seqs) on the
+instance (diagnostics only).
 
 Figures go to bench/results/<time>-framelog-<database>.json; the last line is one
 ``SUMMARY ...`` line. Exit status: 0, 1 when a correctness check failed, or 2 with
@@ -186,8 +187,8 @@ class StepTimes:
 
     def __init__(self, framelog: FrameLogWriter) -> None:
         self.recording = False
-        self.times: dict[str, list[float]] = {"write": [], "prune": [], "prune_count": []}
-        for name, key in (("_write", "write"), ("_prune_step", "prune"), ("_count", "prune_count")):
+        self.times: dict[str, list[float]] = {"write": [], "prune": [], "first_read": []}
+        for name, key in (("_write", "write"), ("_prune_step", "prune"), ("_ends", "first_read")):
             original = getattr(framelog, name, None)
             if original is not None:
                 setattr(framelog, name, self._timed(original, key))

@@ -18,21 +18,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from support.csms import RecordingCsms
+from support.databases import pg_admin
 from support.live import SECRET, LiveServer, Voltlab, token
 from voltlab.settings import Settings
 
 PG_URL = os.environ.get("VOLTLAB_TEST_DATABASE_URL")
-
-
-async def _pg_admin(url: str, statement: str) -> None:
-    import asyncpg
-
-    parsed = make_url(url).set(drivername="postgresql", database="postgres")
-    conn = await asyncpg.connect(parsed.render_as_string(hide_password=False))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 _database: str | None = None
@@ -51,7 +41,7 @@ async def _migrated_database() -> str:
         from voltlab.storage.engine import create_engine, migrate
 
         name = f"voltlab_test_{uuid.uuid4().hex[:12]}"
-        await _pg_admin(PG_URL or "", f'CREATE DATABASE "{name}"')
+        await pg_admin(PG_URL or "", f'CREATE DATABASE "{name}"')
         engine = create_engine(_pg_url(name))
         try:
             await migrate(engine)
@@ -78,7 +68,7 @@ async def _empty(name: str) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if PG_URL and _database is not None:
-        asyncio.run(_pg_admin(PG_URL, f'DROP DATABASE IF EXISTS "{_database}" WITH (FORCE)'))
+        asyncio.run(pg_admin(PG_URL, f'DROP DATABASE IF EXISTS "{_database}" WITH (FORCE)'))
 
 
 @pytest.fixture

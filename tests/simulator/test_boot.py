@@ -59,6 +59,26 @@ async def test_an_accepted_charger_reports_every_connector_then_heartbeats_at_th
     assert snapshot.findings == 0
 
 
+async def test_the_csms_interval_is_the_heartbeat_setting_and_survives_other_changes(
+    csms: RecordingCsms, version: str
+):
+    csms.boot_interval = 7
+    spec = spec_for(csms.url, version, "CP-HBKEY")
+    meter_key = (
+        "MeterValueSampleInterval" if version == "1.6" else "SampledDataCtrlr.TxUpdatedInterval"
+    )
+    heartbeat_key = "HeartbeatInterval" if version == "1.6" else "OCPPCommCtrlr.HeartbeatInterval"
+    async with running(spec) as station:
+        await csms.wait_for("CP-HBKEY", "StatusNotification")
+        assert station.heartbeat_interval_s == 7
+        # The CSMS reads back the interval it gave (a real charger stores it).
+        values, unknown = station.get_configuration([heartbeat_key])
+        assert (values[0]["value"], unknown) == ("7", [])
+        # Another setting changes: the interval stays the CSMS's, not the default.
+        assert station.set_configuration(meter_key, "15")[0] == "Accepted"
+        assert station.heartbeat_interval_s == 7
+
+
 async def test_a_pending_charger_answers_the_csms_and_boots_again_after_the_interval(
     csms: RecordingCsms, version: str
 ):

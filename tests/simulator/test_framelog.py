@@ -36,7 +36,7 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 async def _messages(sessions: async_sessionmaker[AsyncSession], charger_id: str) -> list[str]:
     async with sessions() as session:
         rows = await session.scalars(
-            select(FrameLog.message).where(FrameLog.charger_id == charger_id).order_by(FrameLog.id)
+            select(FrameLog.message).where(FrameLog.charger_id == charger_id).order_by(FrameLog.seq)
         )
         return list(rows.all())
 
@@ -303,12 +303,12 @@ async def test_a_failed_transaction_puts_all_its_frames_back_in_order(
     async def failing_second_batch(self: FrameLogWriter, connection: AsyncConnection) -> Any:
         insert = await real(self, connection)
 
-        async def insert_batch(batch: list[Frame]) -> None:
+        async def insert_batch(batch: list[Frame], seqs: dict[str, int]) -> None:
             nonlocal batches
             batches += 1
             if batches == 2:
                 raise RuntimeError("connection lost")
-            await insert(batch)
+            await insert(batch, seqs)
 
         return insert_batch
 
@@ -347,7 +347,7 @@ async def test_messages_and_findings_are_stored_exactly(
     await writer.close()
     assert await _messages(sessions, "c1") == [*messages, "nul\\u0000inside"]
     async with sessions() as session:
-        findings = (await session.scalars(select(FrameLog.finding).order_by(FrameLog.id))).all()
+        findings = (await session.scalars(select(FrameLog.finding).order_by(FrameLog.seq))).all()
     assert findings == ["bad: ⚡\t\\"] * len(messages) + [None]
 
 
@@ -371,30 +371,99 @@ async def test_stored_times_are_those_the_orm_writes_and_queries(
         for n, stamp in enumerate(stamps):
             found = await session.scalars(select(FrameLog.message).where(FrameLog.ts == stamp))
             assert found.all() == [str(n)]
-        stored = (await session.scalars(select(FrameLog.ts).order_by(FrameLog.id))).all()
+        stored = (await session.scalars(select(FrameLog.ts).order_by(FrameLog.seq))).all()
     assert stored == [stamp.astimezone(UTC) for stamp in stamps]
 
 
-async def test_retention_counts_a_charger_once_then_follows_what_it_writes_and_prunes(
+async def test_retention_reads_a_charger_once_then_deletes_ranges_it_knows_without_counting(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ):
     writer = FrameLogWriter(sessions, retention=10)
-    counted: list[list[str]] = []
-    real_count = writer._count
+    read: list[list[str]] = []
+    real_ends = writer._ends
 
-    async def count(charger_ids: list[str]) -> dict[str, int]:
-        counted.append(sorted(charger_ids))
-        return await real_count(charger_ids)
+    async def ends(connection: AsyncConnection, charger_ids: list[str]) -> Any:
+        read.append(sorted(charger_ids))
+        return await real_ends(connection, charger_ids)
 
-    monkeypatch.setattr(writer, "_count", count)
+    monkeypatch.setattr(writer, "_ends", ends)
     for round_ in range(3):
         for n in range(15):
             writer.record("acme", "c1", "cp_to_csms", "Heartbeat", f"{round_}-{n}")
         await writer.flush()
         assert await writer.prune() == (5 if round_ == 0 else 15)
-    assert counted == [["c1"]]  # the first check only
+    assert read == [["c1"]]  # its first frames only
     assert await _messages(sessions, "c1") == [f"2-{n}" for n in range(5, 15)]
     async with sessions() as session:
         stats = await session.get(FrameLogStats, "c1")
+        seqs = (await session.scalars(select(FrameLog.seq).order_by(FrameLog.seq))).all()
     assert stats is not None and stats.pruned == 35
+    assert seqs == list(range(36, 46))
     await writer.close()
+
+
+async def test_a_restarted_writer_numbers_on_from_the_stored_frames(
+    sessions: async_sessionmaker[AsyncSession],
+):
+    first = FrameLogWriter(sessions, retention=10)
+    for n in range(12):
+        first.record("acme", "c1", "cp_to_csms", "Heartbeat", f"a-{n}")
+    await first.close()  # not pruned: 12 rows for a retention of 10
+
+    second = FrameLogWriter(sessions, retention=10)
+    for n in range(3):
+        second.record("acme", "c1", "cp_to_csms", "Heartbeat", f"b-{n}")
+    await second.flush()
+    assert await second.prune() == 5
+    assert await _messages(sessions, "c1") == [
+        *(f"a-{n}" for n in range(5, 12)),
+        *(f"b-{n}" for n in range(3)),
+    ]
+    await second.close()
+
+
+async def test_frames_deleted_elsewhere_never_make_retention_miscount(
+    sessions: async_sessionmaker[AsyncSession],
+):
+    writer = FrameLogWriter(sessions, retention=5)
+    for charger_id in ("c1", "c2"):
+        for n in range(12):
+            writer.record("acme", charger_id, "cp_to_csms", "Heartbeat", f"{charger_id}-{n}")
+    await writer.flush()
+    # Holes among the frames retention is about to delete: its ranges are not full.
+    async with sessions.begin() as session:
+        await session.execute(
+            FrameLog.__table__.delete().where(
+                FrameLog.charger_id == "c1", FrameLog.seq.in_([2, 4, 6])
+            )
+        )
+    assert await writer.prune() == 4 + 7
+    assert await _messages(sessions, "c1") == [f"c1-{n}" for n in range(7, 12)]
+    assert await _messages(sessions, "c2") == [f"c2-{n}" for n in range(7, 12)]
+    async with sessions() as session:
+        c1 = await session.get(FrameLogStats, "c1")
+        c2 = await session.get(FrameLogStats, "c2")
+    assert c1 is not None and c1.pruned == 4
+    assert c2 is not None and c2.pruned == 7
+    await writer.close()
+
+
+async def test_a_charger_written_by_another_writer_meanwhile_is_read_again(
+    sessions: async_sessionmaker[AsyncSession],
+):
+    # Two writers on one charger (e.g. a handover): the second one's seqs collide, its
+    # transaction fails, and the retry numbers on from what is stored, losing nothing.
+    first = FrameLogWriter(sessions)
+    second = FrameLogWriter(sessions)
+    first.record("acme", "c1", "cp_to_csms", "Heartbeat", "first-0")
+    second.record("acme", "c1", "cp_to_csms", "Heartbeat", "second-0")
+    await first.flush()  # seq 1; the first writer's next is 2
+    await second.flush()  # reads c1's end: seq 2
+    first.record("acme", "c1", "cp_to_csms", "Heartbeat", "first-1")
+    # seq 2 again (the driver's own error: the rows go to it directly): rolled back, kept.
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        await first.flush()
+    assert first.pending == 1
+    await first.close()
+    await second.close()
+    assert await _messages(sessions, "c1") == ["first-0", "second-0", "first-1"]

@@ -1,8 +1,9 @@
 """The simulated charge point. Knows nothing of HTTP or of the database."""
 
+from voltlab.simulator.persistence import StateSink
 from voltlab.simulator.spec import ConnectorRef, StationSpec
 from voltlab.simulator.state import RuntimeSnapshot
-from voltlab.simulator.station import FrameSink, StateSink, Station, StationOptions
+from voltlab.simulator.station import FrameSink, Station, StationOptions
 
 __all__ = [
     "ConnectorRef",

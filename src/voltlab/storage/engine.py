@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.sql.dml import Insert, Update
 
+from voltlab.storage import sqlite_driver
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # How long a batch writer waits for the writer connection before its flush fails and is
@@ -84,6 +86,8 @@ def _sqlite_engine(url: str | URL, *, echo: bool, **pool: Any) -> AsyncEngine:
         # (commit, or rollback on close), so the pool's own rollback when a connection
         # comes back was a second, empty one on every request.
         pool_reset_on_return=None,
+        # One hand-over to aiosqlite's thread per statement, not four (sqlite_driver).
+        module=sqlite_driver.dbapi(),
         json_serializer=json_text,
         json_deserializer=orjson.loads,
         **pool,

@@ -14,16 +14,27 @@ transaction holds one batch while the writer keeps up, and more batches, up to
 ``MAX_BATCHES_PER_TRANSACTION``, once a backlog builds: what a commit costs (the WAL
 flush on PostgreSQL, on SQLite the index pages a transaction rewrites) is then shared
 by more rows. The rows go to the driver directly: binary ``COPY`` on PostgreSQL
-(asyncpg); on SQLite ``executemany`` in aiosqlite's thread, which also formats the
-timestamps. The loop does little more per row than move a tuple.
+(asyncpg); on SQLite ``executemany`` in aiosqlite's thread, which also numbers the
+frames and formats the timestamps. The loop does little more per row than move a tuple.
+
+Retention (migration 0005): a frame is keyed (charger_id, seq), seq counting a
+charger's frames from 1. The writer keeps each charger's lowest and next seq in memory
+(read once, at its first frames since start), so retention is a range delete of the
+lowest keys of each charger over its limit: no count, no sort, one statement a step
+(SQLite: one ``executemany``). Before 0005 a step counted each charger's rows and
+deleted by (charger_id, ts) order, one statement per charger: ~21,000 frames/s on
+SQLite at steady state, now ~38,000 on a machine shared with test runs (see
+docs/performance.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections import Counter, deque
+import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -38,58 +49,73 @@ from voltlab.storage.models import FrameLog, FrameLogStats
 
 log = logging.getLogger(__name__)
 
-# Retention work per step of the writer task: the chargers whose counts are looked up
-# in one query, and the oldest frames one charger loses per statement. Both keep a step
-# to milliseconds, so the flushes around it (and the API's writes) never wait long.
-PRUNE_CHARGERS_PER_STEP = 500
+# Retention work per step of the writer task: the chargers looked at, and the oldest
+# frames one charger loses per step. Both keep a step to milliseconds, so the flushes
+# around it (and the API's writes) never wait long.
+PRUNE_CHARGERS_PER_STEP = 2_000
 PRUNE_ROWS_PER_DELETE = 5_000
 # A step at most this often: retention is a bound, not a deadline.
 PRUNE_EVERY_S = 1.0
 # A backlog is written in transactions of up to this many batches; a transaction takes
 # no further batch once it has been open this long, since the other batch writers queue
-# for the same connection (the only one, on SQLite). On SQLite (bench/framelog.py, two
-# shared cores, retention pruning included) a backlog went out at ~19,000 frames/s with
-# 0.25 s, ~23,000 with 0.5 s, ~28,000 with 1 s; a retention step holds it about as long.
-# The frames of the transaction in flight are out of the buffer: at most this many
-# batches on top of ``queue_size`` are in memory.
+# for the same connection (the only one, on SQLite). Longer transactions share a
+# commit's cost among more rows (SQLite before 0005: ~19,000 frames/s with 0.25 s,
+# ~23,000 with 0.5 s, ~28,000 with 1 s). The frames of the transaction in flight are out
+# of the buffer: at most this many batches on top of ``queue_size`` are in memory.
 MAX_BATCHES_PER_TRANSACTION = 16
 TRANSACTION_BUDGET_S = 0.5
 # Rows per COPY on PostgreSQL: asyncpg encodes them without yielding to the loop, about
 # 2.5 us a row (a batch of 2,000 in one COPY held the loop for 5-10 ms).
 COPY_ROWS = 500
 
-_COLUMNS = ("org_id", "charger_id", "direction", "action", "message", "finding", "ts")
+_COLUMNS = ("charger_id", "seq", "org_id", "direction", "action", "message", "finding", "ts")
 _INSERT = BulkStatement(insert(FrameLog.__table__), _COLUMNS)
 _TABLE = FrameLog.__tablename__
-_SQLITE_INSERT = f"INSERT INTO {_TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * 7)})"
+_SQLITE_INSERT = (
+    f"INSERT INTO {_TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
 # COPY goes to asyncpg directly, in the transaction SQLAlchemy opens (and commits or
 # rolls back as usual): SQLAlchemy only issues BEGIN with a first statement.
 _PG_BEGIN = "SELECT 1"
 
-# Retention's statements, as text: built and compiled once, not per charger per step.
-# The oldest frames are found in the (charger_id, ts) index order (id breaks ties):
-# ordered by id alone, each delete sorted all of the charger's frames (SQLite), or
-# fetched each of them from the table (PostgreSQL).
-_DELETE_OLDEST = text(
-    f"DELETE FROM {_TABLE} WHERE id IN (SELECT id FROM {_TABLE}"
-    " WHERE charger_id = :charger_id ORDER BY ts, id LIMIT :limit)"
+# A charger's lowest and highest seq, read once per charger (its first frames since
+# start): two descents of the primary key each, never a count.
+_SQLITE_ENDS = text(
+    f"SELECT j.value, (SELECT min(seq) FROM {_TABLE} WHERE charger_id = j.value),"
+    f" (SELECT max(seq) FROM {_TABLE} WHERE charger_id = j.value) FROM json_each(:chargers) AS j"
 )
+_PG_ENDS = text(
+    f"SELECT o.cid, (SELECT min(seq) FROM {_TABLE} WHERE charger_id = o.cid),"
+    f" (SELECT max(seq) FROM {_TABLE} WHERE charger_id = o.cid)"
+    " FROM unnest(CAST(:chargers AS VARCHAR[])) AS o(cid)"
+)
+
+# Retention deletes key ranges [low, high) of (charger_id, seq). SQLite: one executemany
+# for the whole step; its total row count equals the sum of the ranges' widths exactly
+# when every range was full, and then each charger lost exactly its range's width (no
+# range holds more). Otherwise (frames deleted elsewhere) the step is redone charger by
+# charger, each delete counted on its own: a count is never assumed.
+_SQLITE_DELETE_RANGE = f"DELETE FROM {_TABLE} WHERE charger_id = ? AND seq >= ? AND seq < ?"
+_DELETE_BELOW = text(f"DELETE FROM {_TABLE} WHERE charger_id = :charger_id AND seq < :high")
 _STATS = FrameLogStats.__tablename__
 _ADD_PRUNED = text(
     f"INSERT INTO {_STATS} (charger_id, pruned) VALUES (:charger_id, :pruned)"
     f" ON CONFLICT (charger_id) DO UPDATE SET pruned = {_STATS}.pruned + excluded.pruned"
 )
-# PostgreSQL: one statement for all the step's chargers. The doomed rows are deleted by
-# ctid (a TID scan, in heap order) rather than joined on id, which probed the primary
-# key once per row and took twice as long. Frames are never updated, so a ctid read in
-# this statement names the same row when the delete comes.
+# PostgreSQL: one statement for all the step's chargers, the counts from RETURNING. The
+# LIMIT (a no-op: a range holds at most that many) keeps each range an index range scan:
+# without it the planner flattened the lateral subquery into a hash join over a scan of
+# the whole table (3 s a step). The rows go by ctid, read in this same statement.
 _PG_PRUNE = text(
     f"""
     WITH doomed AS (
         SELECT oldest.ctid
-        FROM unnest(CAST(:chargers AS VARCHAR[]), CAST(:limits AS INTEGER[])) AS o(cid, n)
+        FROM unnest(
+            CAST(:chargers AS VARCHAR[]), CAST(:lows AS BIGINT[]), CAST(:highs AS BIGINT[])
+        ) AS o(cid, low, high)
         CROSS JOIN LATERAL (
-            SELECT ctid FROM {_TABLE} WHERE charger_id = o.cid ORDER BY ts, id LIMIT o.n
+            SELECT ctid FROM {_TABLE} WHERE charger_id = o.cid AND seq >= o.low AND seq < o.high
+            ORDER BY seq LIMIT o.high - o.low
         ) AS oldest
     ), deleted AS (
         DELETE FROM {_TABLE} WHERE ctid = ANY (ARRAY(SELECT ctid FROM doomed))
@@ -105,22 +131,41 @@ _PG_PRUNE = text(
 )
 
 # (org_id, charger_id, direction, action, message, finding, ts): a tuple costs less to
-# build on the hot path and to hold in a 200,000-frame buffer than a dict.
+# build on the hot path and to hold in a 200,000-frame buffer than a dict. Its seq is
+# given when it is written.
 Frame = tuple[str, str, str, str, str, str | None, datetime]
-InsertBatch = Callable[[list[Frame]], Awaitable[None]]
+# Writes a batch; the dict holds the next seq of each of the batch's chargers and is
+# advanced past the frames written.
+InsertBatch = Callable[[list[Frame], dict[str, int]], Awaitable[None]]
 
 _charger_of = itemgetter(1)
+# The page cache of the SQLite connection the frame log writes on (KiB), set once per
+# connection: sized for the primary key of 10,000 chargers at their retention.
+SQLITE_CACHE_KB = 65_536
+_sized: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _sqlite_rows(frames: Sequence[Frame]) -> Iterator[tuple[Any, ...]]:
-    """The frames as SQLite rows, ``ts`` as the ORM stores it (naive UTC text, always
-    with microseconds). Iterated by ``executemany`` in aiosqlite's thread, so this
-    per-row work is off the event loop."""
+class _RangesNotFull(Exception):
+    """A retention step's ranges held fewer frames than their width (rolled back)."""
+
+
+def _sqlite_rows(frames: Sequence[Frame], seqs: dict[str, int]) -> Iterator[tuple[Any, ...]]:
+    """The frames as SQLite rows with their seq, ``ts`` as the ORM stores it (naive UTC
+    text, always with microseconds). Iterated by ``executemany`` in aiosqlite's thread,
+    so this per-row work is off the event loop; the date and time up to the second are
+    formatted once per second (``isoformat`` per row was ~20% of the process)."""
+    second: tuple[int, int, int, int, int, int] | None = None
+    prefix = ""
     for org_id, charger_id, direction, action, message, finding, ts in frames:
         if ts.tzinfo is not UTC:  # never from record() (utcnow), but stay exact
             ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-        stamp = ts.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
-        yield (org_id, charger_id, direction, action, message, finding, stamp)
+        this = (ts.second, ts.minute, ts.hour, ts.day, ts.month, ts.year)
+        if this != second:
+            second, prefix = this, ts.isoformat(" ", "seconds")[:19]
+        seq = seqs[charger_id]
+        seqs[charger_id] = seq + 1
+        stamp = f"{prefix}.{ts.microsecond:06d}"
+        yield (charger_id, seq, org_id, direction, action, message, finding, stamp)
 
 
 class FrameLogWriter:
@@ -136,7 +181,7 @@ class FrameLogWriter:
     ) -> None:
         self._sessions = sessions
         # Writes go through the batch writers' connection when there is one (see
-        # ``create_writer_engine``); retention counts are reads and use ``sessions``.
+        # ``create_writer_engine``).
         self._writer = writer or sessions
         self._flush_interval = flush_interval_s
         self._batch_size = max(1, batch_size)
@@ -154,10 +199,13 @@ class FrameLogWriter:
         # add new ones), so a second server process works on it. SQLite has one writer
         # connection: there the step takes its turn between two transactions.
         self._prune_alongside = False
-        # Retention bookkeeping, per charger: frames written since its last check, and
-        # its row count as of that check (absent: not checked since voltlab started).
-        self._added: dict[str, int] = {}
-        self._known: dict[str, int] = {}
+        # Per charger, as committed: the next seq to give and the lowest seq stored
+        # (read from the table at the charger's first frames since start; absent: not
+        # read yet). Its frames are then seq low .. next - 1, so retention needs neither
+        # a count nor a sort. Chargers written since their last retention check:
+        self._next: dict[str, int] = {}
+        self._low: dict[str, int] = {}
+        self._dirty: set[str] = set()
         self.written = 0
         self.dropped = 0
 
@@ -231,25 +279,73 @@ class FrameLogWriter:
         loop = asyncio.get_running_loop()
         started = loop.time()
         taken: list[Frame] = []
-        chargers: Counter[str] = Counter()
+        # This transaction's next seq per charger, and the lowest seq of the chargers
+        # read in it: kept only once it commits.
+        seqs: dict[str, int] = {}
+        lows: dict[str, int] = {}
         try:
             async with self._writer.begin() as session:
-                insert_batch = await self._inserter(await session.connection())
+                connection = await session.connection()
+                insert_batch = await self._inserter(connection)
                 for _ in range(MAX_BATCHES_PER_TRANSACTION):
                     count = min(len(self._buffer), self._batch_size)
                     batch = [self._buffer.popleft() for _ in range(count)]
                     taken += batch
-                    chargers.update(map(_charger_of, batch))
-                    await insert_batch(batch)
+                    await self._number(connection, batch, seqs, lows)
+                    await insert_batch(batch, seqs)
                     if not self._buffer or loop.time() - started >= TRANSACTION_BUDGET_S:
                         break
         except BaseException:
             self._buffer.extendleft(reversed(taken))
+            # What another writer may have added to these chargers meanwhile (their seqs
+            # would collide): read their ends again before their next frames.
+            for charger_id in seqs:
+                self._next.pop(charger_id, None)
+                self._low.pop(charger_id, None)
             raise
         self.written += len(taken)
-        added = self._added
-        for charger_id, count in chargers.items():
-            added[charger_id] = added.get(charger_id, 0) + count
+        self._next.update(seqs)
+        self._low.update(lows)
+        self._dirty.update(seqs)
+
+    async def _number(
+        self,
+        connection: AsyncConnection,
+        batch: list[Frame],
+        seqs: dict[str, int],
+        lows: dict[str, int],
+    ) -> None:
+        """Put the next seq of each of the batch's chargers into ``seqs``: from memory,
+        or for a charger seen for the first time since start, from its rows."""
+        new = set(map(_charger_of, batch)).difference(seqs)
+        unread = [charger_id for charger_id in new if charger_id not in self._next]
+        for charger_id in new.difference(unread):
+            seqs[charger_id] = self._next[charger_id]
+        if unread:
+            for charger_id, (low, high) in (await self._ends(connection, unread)).items():
+                seqs[charger_id] = high + 1
+                lows[charger_id] = low
+
+    async def _ends(
+        self, connection: AsyncConnection, charger_ids: list[str]
+    ) -> dict[str, tuple[int, int]]:
+        """Each charger's (lowest, highest) seq; (1, 0) for a charger without rows."""
+        name = connection.dialect.name
+        if name == "sqlite":
+            rows = await connection.execute(_SQLITE_ENDS, {"chargers": json.dumps(charger_ids)})
+        elif name == "postgresql":
+            rows = await connection.execute(_PG_ENDS, {"chargers": charger_ids})
+        else:
+            rows = await connection.execute(
+                select(FrameLog.charger_id, func.min(FrameLog.seq), func.max(FrameLog.seq))
+                .where(FrameLog.charger_id.in_(charger_ids))
+                .group_by(FrameLog.charger_id)
+            )
+        ends = {charger_id: (1, 0) for charger_id in charger_ids}
+        for charger_id, low, high in rows.all():
+            if high is not None:
+                ends[charger_id] = (int(low), int(high))
+        return ends
 
     async def _inserter(self, connection: AsyncConnection) -> InsertBatch:
         """How a batch is written on this connection: the driver's bulk path where there
@@ -260,26 +356,32 @@ class FrameLogWriter:
             await connection.exec_driver_sql(_PG_BEGIN)
             pg = (await connection.get_raw_connection()).driver_connection
 
-            async def copy(batch: list[Frame]) -> None:
+            async def copy(batch: list[Frame], seqs: dict[str, int]) -> None:
                 # asyncpg encodes the tuples as they are (ts is an aware UTC datetime),
                 # all of them in one step of the loop: a COPY per COPY_ROWS keeps it short.
                 for start in range(0, len(batch), COPY_ROWS):
-                    chunk = batch[start : start + COPY_ROWS]
+                    chunk = _numbered(batch[start : start + COPY_ROWS], seqs)
                     await pg.copy_records_to_table(_TABLE, records=chunk, columns=_COLUMNS)
 
             return copy
         if dialect.name == "sqlite" and dialect.driver == "aiosqlite":
             lite = (await connection.get_raw_connection()).driver_connection
+            if lite not in _sized:
+                # The inserts and deletes touch a leaf of the primary key per charger
+                # (2,000 in the bench): with the default 2 MB cache most were read back
+                # from the file for each transaction (pread was the top of the profile).
+                await lite.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
+                _sized.add(lite)
 
-            async def executemany(batch: list[Frame]) -> None:
+            async def executemany(batch: list[Frame], seqs: dict[str, int]) -> None:
                 # sqlite3 opens the transaction on the first insert; SQLAlchemy commits.
-                cursor = await lite.executemany(_SQLITE_INSERT, _sqlite_rows(batch))
+                cursor = await lite.executemany(_SQLITE_INSERT, _sqlite_rows(batch, seqs))
                 await cursor.close()
 
             return executemany
 
-        async def generic(batch: list[Frame]) -> None:
-            await _INSERT.execute(connection, batch)
+        async def generic(batch: list[Frame], seqs: dict[str, int]) -> None:
+            await _INSERT.execute(connection, _numbered(batch, seqs))
 
         return generic
 
@@ -333,91 +435,108 @@ class FrameLogWriter:
             if not more:
                 return total
 
-    def _candidates(self) -> list[str]:
-        """Chargers that may be over the retention: new frames, and either never checked
-        since start or checked with a count that the new frames push over the limit."""
-        out: list[str] = []
-        for charger_id, added in self._added.items():
-            known = self._known.get(charger_id)
-            if known is None or known + added > self._retention:
-                out.append(charger_id)
-                if len(out) >= PRUNE_CHARGERS_PER_STEP:
-                    break
-        return out
+    def _ranges(self) -> dict[str, tuple[int, int]]:
+        """The seq ranges [low, high) to delete: of chargers written since their last
+        check, those holding more than the retention, at most ``PRUNE_ROWS_PER_DELETE``
+        frames each. Looks at a bounded number of chargers; the rest stay for the next
+        step."""
+        ranges: dict[str, tuple[int, int]] = {}
+        dirty, retention = self._dirty, self._retention
+        for _ in range(min(len(dirty), PRUNE_CHARGERS_PER_STEP)):
+            charger_id = dirty.pop()
+            low = self._low.get(charger_id)
+            keep_from = self._next.get(charger_id, 0) - retention
+            if low is not None and keep_from > low:
+                ranges[charger_id] = (low, min(keep_from, low + PRUNE_ROWS_PER_DELETE))
+        return ranges
 
     async def _prune_step(self) -> tuple[int, bool]:
-        """Check a bounded number of candidates; (frames pruned, candidates left).
+        """One bounded retention step; (frames pruned, work left).
 
-        A charger's rows are counted at its first check since start only; from then on
-        its count is that one plus the frames written minus those pruned. This holds as
-        long as frames are deleted nowhere but here (true today): code that deletes some
-        must drop the charger from ``_known`` so that it is counted again. A count scans
-        the charger's whole retention (5,000 rows by default), for every charger checked;
-        on PostgreSQL it was half of each step at 250 rows a charger.
+        Which frames go is known from memory: a charger keeps seq ``next - retention``
+        and above. Each deleted frame is counted in ``frame_log_stats`` by the rows the
+        deletes report, in the same transaction.
         """
         async with self._pruning:
-            return await self._prune_locked()
+            ranges = self._ranges()
+            if not ranges:
+                return 0, bool(self._dirty)
+            try:
+                pruned = await self._delete_ranges(ranges)
+            except BaseException:
+                self._dirty.update(ranges)  # look again at the next step
+                raise
+            for charger_id, (_, high) in ranges.items():
+                if charger_id not in self._low:  # its write failed meanwhile: read again
+                    continue
+                self._low[charger_id] = max(self._low[charger_id], high)
+                if self._next[charger_id] - high > self._retention:  # more than one step's
+                    self._dirty.add(charger_id)
+            return sum(pruned.values()), bool(self._dirty)
 
-    async def _prune_locked(self) -> tuple[int, bool]:
-        candidates = self._candidates()
-        if not candidates:
-            return 0, False
-        taken: dict[str, int] = {}
+    async def _delete_ranges(self, ranges: dict[str, tuple[int, int]]) -> dict[str, int]:
+        """Delete the ranges and add what each charger lost to its pruned count, in one
+        transaction; {charger: frames deleted}."""
         try:
-            # No flush between taking the written counts and counting the rows, so that
-            # no frame is in both.
-            async with self._flushing:
-                taken = {charger_id: self._added.pop(charger_id, 0) for charger_id in candidates}
-                unknown = [charger_id for charger_id in candidates if charger_id not in self._known]
-                counts = await self._count(unknown) if unknown else {}
-            for charger_id in candidates:
-                if charger_id in self._known:
-                    counts[charger_id] = self._known[charger_id] + taken[charger_id]
-            over = {cid: n - self._retention for cid, n in counts.items() if n > self._retention}
-            pruned = await self._delete_oldest(over) if over else {}
-        except BaseException:
-            for charger_id, added in taken.items():  # look again at the next step
-                self._added[charger_id] = self._added.get(charger_id, 0) + added
-            raise
-        for charger_id in candidates:
-            self._known[charger_id] = counts.get(charger_id, 0) - pruned.get(charger_id, 0)
-            if self._known[charger_id] > self._retention:  # more than one delete's worth
-                self._added.setdefault(charger_id, 0)
-        return sum(pruned.values()), bool(self._candidates())
+            async with self._writer.begin() as session:
+                connection = await session.connection()
+                dialect = connection.dialect
+                if dialect.name == "postgresql":
+                    # One statement for every charger: the deletes, the counts, the stats.
+                    rows = await connection.execute(
+                        _PG_PRUNE,
+                        {
+                            "chargers": list(ranges),
+                            "lows": [low for low, _ in ranges.values()],
+                            "highs": [high for _, high in ranges.values()],
+                        },
+                    )
+                    return {charger_id: int(count) for charger_id, count in rows.all()}
+                if dialect.name == "sqlite" and dialect.driver == "aiosqlite":
+                    lite = (await connection.get_raw_connection()).driver_connection
+                    params = [(cid, low, high) for cid, (low, high) in ranges.items()]
+                    cursor = await lite.executemany(_SQLITE_DELETE_RANGE, params)
+                    deleted = cursor.rowcount
+                    await cursor.close()
+                    if deleted != sum(high - low for _, low, high in params):
+                        raise _RangesNotFull
+                    pruned = {cid: high - low for cid, (low, high) in ranges.items()}
+                    await self._add_pruned(connection, pruned)
+                    return pruned
+        except _RangesNotFull:
+            pass  # rolled back: charger by charger below
+        return await self._delete_each(ranges)
 
-    async def _count(self, charger_ids: Sequence[str]) -> dict[str, int]:
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(FrameLog.charger_id, func.count())
-                .where(FrameLog.charger_id.in_(charger_ids))
-                .group_by(FrameLog.charger_id)
-            )
-            return {charger_id: int(count) for charger_id, count in rows.all()}
-
-    async def _delete_oldest(self, over: dict[str, int]) -> dict[str, int]:
-        """Delete each charger's oldest frames (at most one bounded delete per charger)
-        and add them to its pruned count, in one transaction."""
-        limits = {cid: min(excess, PRUNE_ROWS_PER_DELETE) for cid, excess in over.items()}
+    async def _delete_each(self, ranges: dict[str, tuple[int, int]]) -> dict[str, int]:
+        """The slow, general path: a delete per charger, each counted as it reports."""
+        pruned: dict[str, int] = {}
         async with self._writer.begin() as session:
             connection = await session.connection()
-            if connection.dialect.name == "postgresql":
-                # One statement for every charger: the deletes, the counts and the stats.
-                rows = await connection.execute(
-                    _PG_PRUNE, {"chargers": list(limits), "limits": list(limits.values())}
-                )
-                return {charger_id: int(count) for charger_id, count in rows.all()}
-            pruned: dict[str, int] = {}
-            for charger_id, limit in limits.items():
+            for charger_id, (_, high) in ranges.items():
                 deleted = await connection.execute(
-                    _DELETE_OLDEST, {"charger_id": charger_id, "limit": limit}
+                    _DELETE_BELOW, {"charger_id": charger_id, "high": high}
                 )
                 if deleted.rowcount:
                     pruned[charger_id] = int(deleted.rowcount)
-            if pruned:
-                await connection.execute(
-                    _ADD_PRUNED, [{"charger_id": c, "pruned": n} for c, n in pruned.items()]
-                )
+            await self._add_pruned(connection, pruned)
         return pruned
+
+    @staticmethod
+    async def _add_pruned(connection: AsyncConnection, pruned: dict[str, int]) -> None:
+        if pruned:
+            await connection.execute(
+                _ADD_PRUNED, [{"charger_id": c, "pruned": n} for c, n in pruned.items()]
+            )
+
+
+def _numbered(frames: Sequence[Frame], seqs: dict[str, int]) -> list[tuple[Any, ...]]:
+    """The frames as rows in ``_COLUMNS`` order, each with the next seq of its charger."""
+    rows: list[tuple[Any, ...]] = []
+    for org_id, charger_id, direction, action, message, finding, ts in frames:
+        seq = seqs[charger_id]
+        seqs[charger_id] = seq + 1
+        rows.append((charger_id, seq, org_id, direction, action, message, finding, ts))
+    return rows
 
 
 async def query_frames(
@@ -443,7 +562,7 @@ async def query_frames(
         await session.scalars(
             select(FrameLog)
             .where(*conditions)
-            .order_by(FrameLog.id.desc())
+            .order_by(FrameLog.seq.desc())
             .limit(limit)
             .offset(offset)
         )

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -17,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from voltlab.storage.base import Base, BigIntPK, JSONType, UTCDateTime
+from voltlab.storage.base import Base, JSONType, UTCDateTime
 
 ID = String(36)
 
@@ -118,14 +119,19 @@ class Command(Base):
 
 
 class FrameLog(Base):
-    """Every OCPP frame a charger sent or received, written in batches."""
+    """Every OCPP frame a charger sent or received, written in batches.
+
+    Keyed by charger and a per-charger sequence number (1, 2, ... in the order the
+    frames were recorded, assigned by the writer): one index serves the inserts, the
+    API's reads (a charger's frames, newest first) and retention, which deletes the
+    lowest sequence numbers of a charger as one key range (migration 0005).
+    """
 
     __tablename__ = "frame_logs"
-    __table_args__ = (Index("ix_frame_logs_charger_ts", "charger_id", "ts"),)
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    charger_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     org_id: Mapped[str] = mapped_column(String(128))
-    charger_id: Mapped[str] = mapped_column(ID)
     direction: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)

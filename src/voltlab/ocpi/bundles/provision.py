@@ -372,5 +372,7 @@ async def destroy(services: Services, bundle: OcpiBundle) -> None:
         await session.execute(
             delete(Job).where(Job.location_id == f"ocpi:{bundle.id}", Job.org_id == bundle.org_id)
         )
-    if late:
-        await services.fleet.forget(late)
+    # Every charger again, not only the late ones: a provisioning run may have launched
+    # runtimes after the first forget (it was awaiting their stored state) and recorded
+    # its last step before this transaction took the bundle row, so it will not abandon.
+    await services.fleet.forget(charger_ids)

@@ -50,6 +50,14 @@ class OcpiRecordingMiddleware:
                 }
             elif message["type"] == "http.response.body":
                 response_body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    # Recorded before the client can read the end of the answer: the log
+                    # is then in the order the peer saw its exchanges finish (a request
+                    # it sends next is never logged before this one).
+                    answer["recorded"] = True
+                    self._record(
+                        scope, bundle_id, began, started, request_body, response_body, answer
+                    )
             await send(message)
 
         error: str | None = None
@@ -59,9 +67,10 @@ class OcpiRecordingMiddleware:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            self._record(
-                scope, bundle_id, began, started, request_body, response_body, answer, error
-            )
+            if not answer.get("recorded"):
+                self._record(
+                    scope, bundle_id, began, started, request_body, response_body, answer, error
+                )
 
     def _record(
         self,
@@ -72,7 +81,7 @@ class OcpiRecordingMiddleware:
         request_body: bytearray,
         response_body: bytearray,
         answer: dict[str, Any],
-        error: str | None,
+        error: str | None = None,
     ) -> None:
         services = getattr(scope["app"].state, "services", None)
         if services is None:

@@ -1,4 +1,5 @@
-"""Presenting an id tag, and the local list and cache behind the decision."""
+"""Presenting an id tag (at the reader or by a remote start), and the local list and
+cache behind the decision."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from voltlab.simulator.model.authorization import (
     offline_fallback,
 )
 from voltlab.simulator.model.connector import Connector
+from voltlab.simulator.model.smart_charging import ChargingProfile
 from voltlab.simulator.ops.base import StationBase
 from voltlab.simulator.rpc import CsmsFinding
 
@@ -97,8 +99,14 @@ class AuthorizingOps(StationBase):
         self.changed()
         return decision
 
+    def adapter_id_info(self, info: dict[str, Any]) -> IdTagInfo:
+        return self._version.adapter_module.parse_id_tag_info(info)
+
     def report_local_list_conflict(self) -> None:
-        """Overridden per version: 1.6 sends StatusNotification connector 0 LocalListConflict."""
+        adapter = self.adapter
+        if adapter is not None and self.spec.ocpp_version == "1.6":
+            payload = adapter.local_list_conflict_status()
+            self.spawn(self.send_safely("StatusNotification", payload), "local-list-conflict")
 
     def _log_decision(self, id_tag: str, decision: Decision) -> Decision:
         self.decisions.append(
@@ -162,6 +170,27 @@ class AuthorizingOps(StationBase):
         else:
             self.await_cable(target, id_tag)
         return result
+
+    async def remote_start(
+        self,
+        connector: Connector,
+        id_tag: str,
+        *,
+        remote_start_id: int | None = None,
+        profile: ChargingProfile | None = None,
+    ) -> None:
+        decision = await self.authorize(id_tag, ask_csms=self.settings.authorize_remote_start)
+        if not decision.accepted:
+            return
+        if connector.plugged or self._starts_on("Authorized"):
+            tx = await self.start_transaction(
+                connector, id_tag, trigger="RemoteStart", remote_start_id=remote_start_id
+            )
+            if profile is not None:
+                self.set_charging_profile(self._outlet_id(connector), profile)
+            del tx
+            return
+        self.await_cable(connector, id_tag, remote_start_id=remote_start_id, profile=profile)
 
     # -- list and cache (the REST command and the CSMS's message share these) ---------
     def send_local_list(

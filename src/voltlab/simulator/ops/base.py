@@ -1,9 +1,14 @@
-"""The attributes the ops mixins share, declared once for type checkers and readers."""
+"""The attributes the station's mixins share, declared once for type checkers and readers.
+
+``Station`` composes the ops here (charging, authorizing, managing, configuring) and the
+machinery beside them (``session``, ``keepalive``, ``delivery``, ``ticker``,
+``persistence``); each declares what only it uses, and this base what several use.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +23,13 @@ from voltlab.simulator.settings_view import StationSettings
 from voltlab.simulator.spec import StationSpec
 
 if TYPE_CHECKING:
-    from voltlab.simulator.station import Adapter
+    from websockets.asyncio.client import ClientConnection
+
+    from voltlab.simulator.model.transactions import QueuedMessage
+    from voltlab.simulator.persistence import StateSink
+    from voltlab.simulator.station import StationOptions
+    from voltlab.simulator.timers import Signal, Timer
+    from voltlab.simulator.versions import Adapter, Version
 
 
 class StationBase:
@@ -45,12 +56,35 @@ class StationBase:
     boot_reason: str
     firmware_status: str
     diagnostics_status: str
+    # -- what the socket-side mixins share ------------------------------------------------
+    options: StationOptions
+    _version: Version
+    _store: StateSink | None
+    history: list[dict[str, Any]]  # summaries of delivered transactions, newest last
+    boot_status: str | None
+    _accepted: bool  # booted and accepted; a reboot boots again
+    heartbeat_interval_s: int
+    last_error: str | None
+    reset_when_idle: bool
+    _ws: ClientConnection | None
+    _running: bool  # between the start and the end of ``run()``
+    # The meter ticker: a timer on the shared heap while something runs, else None.
+    _tick_timer: Timer | None
+    # ("status", connector index) or ("tx", queued message id), in sending order.
+    _outbox: list[tuple[str, int]]
+    _outbox_signal: Signal
+    # connector index -> the (status, error code) the CSMS was last told.
+    _last_status: dict[int, tuple[str, str]]
+    _heartbeat_timer: Timer | None
+    _ping_timer: Timer | None
+    _beat: asyncio.Task[None] | None  # the heartbeat in flight
+    _pong: asyncio.Future[float] | None  # the answer awaited to the last ping
 
     @property
     def online(self) -> bool:
         raise NotImplementedError
 
-    def changed(self, *, hot: bool = False) -> None:
+    def changed(self, *, hot: bool = False, lazy: bool = False) -> None:
         """Durable state changed: the store writes it soon, in a batch."""
         raise NotImplementedError
 
@@ -89,6 +123,53 @@ class StationBase:
         raise NotImplementedError
 
     def _outlet_id(self, connector: Connector) -> int:
+        raise NotImplementedError
+
+    async def reboot(self) -> None:
+        raise NotImplementedError
+
+    async def delivered(self, tx: Transaction) -> None:
+        raise NotImplementedError
+
+    async def _drained(self, pending: Callable[[QueuedMessage], bool]) -> None:
+        raise NotImplementedError
+
+    async def reset(self, kind: str) -> None:
+        raise NotImplementedError
+
+    def tick(self, clock: float) -> float | None:
+        raise NotImplementedError
+
+    def expire_reservations(self, now: datetime) -> list[int]:
+        raise NotImplementedError
+
+    def forget_transaction(self, tx: Transaction) -> None:
+        raise NotImplementedError
+
+    def _spawn_plain(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        raise NotImplementedError
+
+    def _on_frame(self, direction: str, action: str, message: str, finding: str | None) -> None:
+        raise NotImplementedError
+
+    def _on_activity(self) -> None:
+        raise NotImplementedError
+
+    def _arm_heartbeat(self) -> None:
+        raise NotImplementedError
+
+    def _arm_ping(self) -> None:
+        raise NotImplementedError
+
+    def _wire_status(self, connector: Connector) -> str:
+        raise NotImplementedError
+
+    async def _sender(self, adapter: Adapter) -> None:
+        raise NotImplementedError
+
+    def set_configuration(
+        self, key: str, value: str, *, force: bool = False
+    ) -> tuple[str, str | None]:
         raise NotImplementedError
 
     def _starts_on(self, point: str) -> bool:

@@ -1,15 +1,19 @@
-"""Availability, reset, reservations, charging profiles, firmware and diagnostics."""
+"""Availability, reset, reservations, charging profiles, firmware and diagnostics, and
+the messages the CSMS triggers (TriggerMessage) or hands over (DataTransfer)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from datetime import datetime
 from typing import Any
 
+from voltlab.ids import isoformat
 from voltlab.simulator.model.connector import Connector
-from voltlab.simulator.model.smart_charging import ChargingProfile
-from voltlab.simulator.model.transactions import Transaction
+from voltlab.simulator.model.smart_charging import ChargingProfile, SchedulePeriod
 from voltlab.simulator.ops.base import StationBase
+from voltlab.simulator.rpc import CsmsFinding
 
 # Simulated durations of firmware and diagnostics steps (seconds).
 STEP_S = 0.2
@@ -52,12 +56,6 @@ class ManagingOps(StationBase):
             connector.tag_presented = False
         self.boot_reason = "RemoteReset"
         await self.reboot()
-
-    async def reboot(self) -> None:
-        raise NotImplementedError
-
-    async def delivered(self, tx: Transaction) -> None:
-        raise NotImplementedError
 
     # -- reservations ----------------------------------------------------------------------
     def reserve(
@@ -139,6 +137,29 @@ class ManagingOps(StationBase):
         self.wake_ticker()
         return status
 
+    def composite_schedule(self, outlet_id: int, duration_s: int, unit: str) -> dict[str, Any]:
+        now = self.now()
+        connector = next((c for c in self.connectors if self._outlet_id(c) == outlet_id), None)
+        tx = self.transaction_on(connector) if connector else None
+        meter = self.meter_of(connector) if connector else self.meters[0]
+        periods = self.profiles.composite_schedule(
+            outlet_id,
+            now,
+            duration_s,
+            rate_unit=unit,
+            tx_start=tx.started_at if tx else None,
+            phases=meter.phases,
+            max_w=meter.max_power_w,
+        )
+        if not periods:
+            limit = meter.max_power_w if unit == "W" else meter.max_power_w / (230.0 * meter.phases)
+            periods = [SchedulePeriod(start_period_s=0, limit=round(limit, 1))]
+        return {
+            "scheduleStart": isoformat(now),
+            "chargingRateUnit": unit,
+            "chargingSchedulePeriod": [p.to_wire() for p in periods],
+        }
+
     def _outlet_id(self, connector: Connector) -> int:
         """The id profiles use: the connector on 1.6, the EVSE on 2.0.1."""
         return connector.connector_id if self.spec.ocpp_version == "1.6" else connector.evse_id
@@ -162,3 +183,54 @@ class ManagingOps(StationBase):
             await asyncio.sleep(STEP_S)
             self.diagnostics_status = status
             await notify(status)
+
+    # -- messages the CSMS asks for ------------------------------------------------------
+    async def triggered(self, message: str, connector_id: int | None) -> None:
+        adapter = self.adapter
+        if adapter is None:
+            return
+        targets = [
+            c for c in self.connectors if connector_id is None or self._outlet_id(c) == connector_id
+        ]
+        if message == "BootNotification":
+            with contextlib.suppress(CsmsFinding):
+                answer = await adapter.send_call("BootNotification", adapter.boot_payload())
+                self.boot_status = answer["status"]
+                self._accepted = answer["status"] == "Accepted"
+        elif message == "Heartbeat":
+            await self.send_safely("Heartbeat", {})
+        elif message == "StatusNotification":
+            for connector in targets:
+                await self.send_safely("StatusNotification", adapter.status_payload(connector))
+        elif message in ("MeterValues", "TransactionEvent"):
+            for connector in targets:
+                await self._send_triggered_meter(connector, message)
+        elif message == "FirmwareStatusNotification":
+            await self.send_safely("FirmwareStatusNotification", self._idle_status("firmware"))
+        elif message in ("DiagnosticsStatusNotification", "LogStatusNotification"):
+            await self.send_safely(message, self._idle_status("diagnostics"))
+
+    def _idle_status(self, kind: str) -> dict[str, Any]:
+        status = self.firmware_status if kind == "firmware" else self.diagnostics_status
+        final = ("Installed", "Uploaded")
+        return {"status": "Idle" if status in final else status}
+
+    async def _send_triggered_meter(self, connector: Connector, message: str) -> None:
+        meter = self.meter_of(connector)
+        meter.settle(time.monotonic())
+        tx = self.transaction_on(connector)
+        if message == "TransactionEvent":
+            if tx is not None:  # an EVSE without a transaction has nothing to report
+                _, payload = self.messages.tx_meter(self, tx, connector, meter, "Trigger")
+                payload["triggerReason"] = "Trigger"
+                self.enqueue("TransactionEvent", payload, tx.key)
+            return
+        await self.send_safely(
+            "MeterValues", self.messages.triggered_meter_values(self, connector, meter, tx)
+        )
+
+    def data_transfer(self, vendor_id: str, message_id: str | None, data: Any) -> tuple[str, Any]:
+        # The simulator knows one vendor: "voltlab", which echoes the data back.
+        if vendor_id != "voltlab":
+            return "UnknownVendorId", None
+        return "Accepted", data
