@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 from support.csms import RecordingCsms
@@ -100,6 +101,53 @@ async def test_a_pending_charger_answers_the_csms_and_boots_again_after_the_inte
     # Nothing but BootNotification before Accepted.
     assert csms.actions("CP-PEND")[:2] == ["BootNotification", "BootNotification"]
     assert station.findings == 0
+
+
+async def test_a_boot_the_csms_triggers_while_pending_takes_its_answer(
+    csms: RecordingCsms, version: str
+):
+    """Pending for 30 s, then the CSMS triggers a BootNotification: its answer counts.
+    Pending with 1 s: the next boot comes a second later, not after the 30 s; then
+    Accepted: statuses follow, and no boot is sent after that."""
+    csms.boot_status, csms.boot_interval = "Pending", 30
+    trigger = {"requestedMessage": "BootNotification"}
+    async with running(spec_for(csms.url, version, "CP-TRIG")) as station:
+        await eventually(lambda: station.boot_status == "Pending")
+
+        csms.boot_interval = 1
+        answer = await csms.call("CP-TRIG", "TriggerMessage", trigger)
+        assert answer is not None and answer.payload["status"] == "Accepted"
+        boots = await csms.wait_for("CP-TRIG", "BootNotification", count=2)
+        csms.boot_status = "Accepted"
+        third = (await csms.wait_for("CP-TRIG", "BootNotification", count=3, timeout=5))[2]
+        assert 0.9 <= third.at - boots[1].at <= 3  # the triggered answer's 1 s, not 30 s
+        await csms.wait_for("CP-TRIG", "StatusNotification")
+        assert station.boot_status == "Accepted"
+
+        # Accepted now: a further trigger is refused, and nothing boots again.
+        answer = await csms.call("CP-TRIG", "TriggerMessage", trigger)
+        assert answer is not None and answer.payload["status"] == "Rejected"
+        await asyncio.sleep(1.2)
+    assert len(csms.hits("CP-TRIG", "BootNotification")) == 3
+    assert station.findings == 0
+
+
+async def test_a_boot_the_csms_triggers_and_accepts_ends_the_pending_wait(
+    csms: RecordingCsms, version: str
+):
+    csms.boot_status, csms.boot_interval = "Pending", 1
+    async with running(spec_for(csms.url, version, "CP-TRIG2")) as station:
+        await eventually(lambda: station.boot_status == "Pending")
+        csms.boot_status, csms.boot_interval = "Accepted", 60
+        answer = await csms.call(
+            "CP-TRIG2", "TriggerMessage", {"requestedMessage": "BootNotification"}
+        )
+        assert answer is not None and answer.payload["status"] == "Accepted"
+        await csms.wait_for("CP-TRIG2", "StatusNotification")
+        assert station.boot_status == "Accepted"
+        await asyncio.sleep(1.5)  # past the first Pending interval
+    # The boot loop saw the acceptance: no third BootNotification once the 1 s was over.
+    assert len(csms.hits("CP-TRIG2", "BootNotification")) == 2
 
 
 async def test_a_rejected_charger_stays_silent_until_the_interval_is_over(

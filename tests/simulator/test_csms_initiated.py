@@ -168,6 +168,41 @@ async def test_remote_start_and_stop(
     assert station.transaction_on(connector) is None
 
 
+@pytest.mark.parametrize("version", ["2.0.1"])
+@pytest.mark.parametrize("cable_first", [True, False])
+async def test_a_remote_start_keeps_the_token_type_the_csms_gave(
+    csms: RecordingCsms, station: Station, version: str, cable_first: bool
+):
+    """2.0.1: the IdToken goes back as the CSMS typed it (here Central), in Authorize and
+    in every TransactionEvent that carries it, whether the cable was in or came later; a
+    tag read at the charger stays ISO14443."""
+    configure(station, AuthorizeRemoteTxRequests=True)
+    connector = station.connector()
+    if cable_first:
+        await station.plug(connector)
+    payload = {"idToken": {"idToken": "APP-7", "type": "Central"}, "remoteStartId": 7}
+    answer = await ask(csms, station, "RequestStartTransaction", {**payload, "evseId": 1})
+    assert answer["status"] == "Accepted"
+    (authorize,) = await csms.wait_until(lambda: calls_of(csms, "Authorize"))
+    assert authorize["idToken"] == {"idToken": "APP-7", "type": "Central"}
+    if not cable_first:
+        await eventually(lambda: connector.tag_presented or None)
+        await station.plug(connector)
+    (start,) = await csms.wait_until(lambda: starts(csms, station))
+    assert start["idToken"] == {"idToken": "APP-7", "type": "Central"}
+    tx = station.transaction_on(connector)
+    assert tx is not None and tx.id_token_type == "Central"
+    await station.confirmed(tx)
+
+    # The same token at the reader stops it: the Ended event names it as the CSMS typed it.
+    await station.present_tag("APP-7", connector)
+    (stop,) = await csms.wait_until(lambda: stops(csms, station))
+    assert stop["idToken"] == {"idToken": "APP-7", "type": "Central"}
+
+    await charging(csms, station, "CARD-1")  # read at the charger
+    assert starts(csms, station)[-1]["idToken"] == {"idToken": "CARD-1", "type": "ISO14443"}
+
+
 async def test_a_remote_start_without_connector_picks_a_free_one(
     csms: RecordingCsms, station: Station, version: str
 ):
@@ -291,6 +326,7 @@ async def test_reset_stops_transactions_and_boots_again_keeping_configuration(
     csms: RecordingCsms, station: Station, version: str, kind: str, reason: str | None
 ):
     await set_heartbeat(csms, station, 321)
+    configure(station, ConnectionTimeOut=77)
     tx = await charging(csms, station)
 
     answer = await ask(csms, station, "Reset", {"type": kind})
@@ -312,7 +348,12 @@ async def test_reset_stops_transactions_and_boots_again_keeping_configuration(
     second_boot = [i for i, a in enumerate(actions) if a == "BootNotification"][1]
     assert last_stop < second_boot  # the stop is sent before the reboot
     await booted(csms, station)
-    assert await get_heartbeat(csms, station) == "321"
+    # The configuration survives the reset; the heartbeat interval is the new boot's
+    # answer (1.6 §4.2, 2.0.1 B01), kept as the setting the CSMS reads back.
+    timeout_key = "ConnectionTimeOut" if is16(station) else "TxCtrlr.EVConnectionTimeOut"
+    assert station.config.get(timeout_key) == "77"
+    assert await get_heartbeat(csms, station) == str(csms.boot_interval) == "60"
+    assert station.heartbeat_interval_s == 60
 
 
 @pytest.mark.parametrize("version", ["2.0.1"])  # OnIdle is a 2.0.1 reset type

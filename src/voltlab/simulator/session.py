@@ -40,6 +40,8 @@ class SessionOps(StationBase):
     connection: str  # "connecting", "connected" or "disconnected"
     connects: int
     _boot_not_before: float  # time.monotonic() before which no BootNotification goes
+    # While the boot waits out an interval: set when a triggered boot's answer came.
+    _boot_wake: asyncio.Future[None] | None
     _connected_at: float | None
     _reboot: bool  # the session ends for a Reset: reconnect at once
     _ssl: ssl_module.SSLContext | None  # built once, off the loop, for wss:// urls
@@ -208,38 +210,52 @@ class SessionOps(StationBase):
         await self._sender(adapter)
 
     async def _boot(self, adapter: Adapter) -> None:
-        while True:
+        while not self._accepted:
             wait = self._boot_not_before - time.monotonic()
             if wait > 0:
-                # Pending: the reader keeps answering the CSMS meanwhile.
+                # Pending: the reader keeps answering the CSMS meanwhile, and the CSMS
+                # may trigger a BootNotification whose answer accepts the charger or
+                # sets another interval: that ends this wait (``_registration``).
                 # Rejected: silent until the interval is over (see ``rejected``).
-                await asyncio.sleep(wait)
+                wake = self._boot_wake = asyncio.get_running_loop().create_future()
+                try:
+                    await asyncio.wait((wake,), timeout=wait)
+                finally:
+                    self._boot_wake = None
+                continue
             try:
                 answer = await adapter.send_call("BootNotification", adapter.boot_payload())
             except CsmsFinding:
                 self._boot_not_before = time.monotonic() + self.options.boot_retry_s
                 continue
-            interval = int(answer.get("interval", 0))
-            if answer["status"] == "Accepted":
-                self.boot_status = "Accepted"
-                self._accepted = True
-                self.boot_reason = "PowerUp"
-                if interval > 0 and interval != self.heartbeat_interval_s:
-                    # Kept as the HeartbeatInterval setting (1.6 §4.2, 2.0.1 B01.FR.13), so
-                    # that a later configuration change does not undo it and the CSMS
-                    # reads back what it set.
-                    self.set_configuration("HeartbeatInterval", str(interval), force=True)
-                    self.heartbeat_interval_s = interval
-                return
-            self._boot_not_before = time.monotonic() + (
-                interval if interval > 0 else self.options.boot_retry_s
-            )
-            self.boot_status = answer["status"]
+            self._registration(answer)
+
+    def _registration(self, answer: dict[str, Any]) -> None:
+        """Take a BootNotification answer: the boot's, or one the CSMS triggered."""
+        interval = int(answer.get("interval", 0))
+        self.boot_status = answer["status"]
+        wake = self._boot_wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+        if answer["status"] == "Accepted":
+            self._accepted = True
+            self.boot_reason = "PowerUp"
+            if interval > 0 and interval != self.heartbeat_interval_s:
+                # Kept as the HeartbeatInterval setting (1.6 §4.2, 2.0.1 B01.FR.13), so
+                # that a later configuration change does not undo it and the CSMS reads
+                # back what it set.
+                self.set_configuration("HeartbeatInterval", str(interval), force=True)
+                self.heartbeat_interval_s = interval
+            return
+        self._accepted = False
+        self._boot_not_before = time.monotonic() + (
+            interval if interval > 0 else self.options.boot_retry_s
+        )
 
     async def reboot(self) -> None:
         self._accepted = False
         self.boot_status = None
         self._reboot = True
-        adapter = self.adapter
-        if adapter is not None:
-            await adapter._connection.close()
+        ws = self._ws
+        if ws is not None:  # the session ends; ``_reboot`` makes it dial again at once
+            await ws.close()

@@ -109,6 +109,7 @@ class Station(
         "_accepted",
         "_beat",
         "_boot_not_before",
+        "_boot_wake",
         "_cold",
         "_connected_at",
         "_heartbeat_timer",
@@ -198,7 +199,7 @@ class Station(
         self.reservation_expiry: dict[int, datetime] = {}
         self.reservation_tags: dict[int, str] = {}
         self._pending_tags: dict[int, str] = {}
-        self._pending_remote: dict[int, int] = {}
+        self._pending_remote: dict[int, tuple[int | None, str | None]] = {}
         self._pending_profiles: dict[int, ChargingProfile] = {}
         self._cold: dict[str, Any] | None = None
         if state:
@@ -217,6 +218,7 @@ class Station(
         self.reset_when_idle = False
         self._accepted = False
         self._boot_not_before = 0.0
+        self._boot_wake: asyncio.Future[None] | None = None
         self._last_sent = 0.0
         self._connected_at: float | None = None
         self._reboot = False

@@ -35,6 +35,9 @@ class Transaction:
     ended: bool = False
     stop_reason: str | None = None
     charging_state: str | None = None  # last chargingState reported (2.0.1)
+    # 2.0.1 IdTokenType of id_tag as the CSMS gave it (RequestStartTransaction); None: a
+    # token read at the charger, ISO14443.
+    id_token_type: str | None = None
 
     @property
     def public_id(self) -> str:

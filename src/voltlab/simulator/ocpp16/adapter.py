@@ -80,7 +80,8 @@ class Ocpp16Adapter(RpcMixin, ChargePoint):
             "timestamp": _now(),
         }
 
-    async def authorize(self, id_tag: str) -> IdTagInfo:
+    async def authorize(self, id_tag: str, token_type: str | None = None) -> IdTagInfo:
+        # 1.6 has no token types: an IdTag is a string.
         answer = await self.send_call("Authorize", {"idTag": id_tag})
         return parse_id_tag_info(answer["idTagInfo"])
 

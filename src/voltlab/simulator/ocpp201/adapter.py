@@ -19,6 +19,7 @@ from voltlab.simulator.model.authorization import IdTagInfo
 from voltlab.simulator.model.connector import Connector
 from voltlab.simulator.model.smart_charging import profile_from_201
 from voltlab.simulator.ocpp201.device_model import resolve
+from voltlab.simulator.ocpp201.messages import id_token as wire_id_token
 from voltlab.simulator.rpc import RpcMixin
 
 if TYPE_CHECKING:
@@ -81,10 +82,8 @@ class Ocpp201Adapter(RpcMixin, ChargePoint):
             "connectorId": connector.connector_id,
         }
 
-    async def authorize(self, id_tag: str) -> IdTagInfo:
-        answer = await self.send_call(
-            "Authorize", {"idToken": {"idToken": id_tag, "type": "ISO14443"}}
-        )
+    async def authorize(self, id_tag: str, token_type: str | None = None) -> IdTagInfo:
+        answer = await self.send_call("Authorize", {"idToken": wire_id_token(id_tag, token_type)})
         return parse_id_tag_info(answer["idTokenInfo"])
 
     def _evse(self, evse_id: int | None) -> Connector | None:
@@ -118,7 +117,11 @@ class Ocpp201Adapter(RpcMixin, ChargePoint):
                 return result.RequestStartTransaction(status="Rejected")
         station.spawn(
             station.remote_start(
-                connector, token, remote_start_id=remote_start_id, profile=profile
+                connector,
+                token,
+                remote_start_id=remote_start_id,
+                profile=profile,
+                id_token_type=id_token["type"],
             ),
             "remote-start",
         )

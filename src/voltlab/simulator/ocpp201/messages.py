@@ -32,8 +32,9 @@ STOP = {
 UNIT_201 = {"Percent": "Percent", "Wh": "Wh", "W": "W", "A": "A", "V": "V"}
 
 
-def id_token(id_tag: str) -> dict[str, Any]:
-    return {"idToken": id_tag, "type": "ISO14443"}
+def id_token(id_tag: str, token_type: str | None = None) -> dict[str, Any]:
+    """An IdToken: as the CSMS typed it for a remote start, else an RFID card's."""
+    return {"idToken": id_tag, "type": token_type or "ISO14443"}
 
 
 def _meter_value(station: Station, meter: Meter, context: str, measurands: tuple[str, ...]):
@@ -83,7 +84,7 @@ def tx_started(
         payload["triggerReason"] = "RemoteStart"
     payload["evse"] = {"id": connector.evse_id, "connectorId": connector.connector_id}
     if tx.id_tag:
-        payload["idToken"] = id_token(tx.id_tag)
+        payload["idToken"] = id_token(tx.id_tag, tx.id_token_type)
     if tx.reservation_id is not None:
         payload["reservationId"] = tx.reservation_id
     measurands = tuple(station.config.get("SampledDataCtrlr.TxStartedMeasurands").split(","))
@@ -116,7 +117,7 @@ def tx_authorized(
 ) -> tuple[str, dict[str, Any]]:
     """Updated with the idToken when authorization comes after the start (EVConnected)."""
     payload = _base(station, tx, "Updated", "Authorized", connector)
-    payload["idToken"] = id_token(tx.id_tag or "")
+    payload["idToken"] = id_token(tx.id_tag or "", tx.id_token_type)
     return "TransactionEvent", payload
 
 
@@ -134,7 +135,7 @@ def tx_ended(
     if stopped != "Local":
         payload["transactionInfo"]["stoppedReason"] = stopped
     if id_tag:  # the token that ended the authorization (StopAuthorized)
-        payload["idToken"] = id_token(id_tag)
+        payload["idToken"] = id_token(id_tag, tx.id_token_type if id_tag == tx.id_tag else None)
     measurands = tuple(station.config.get("SampledDataCtrlr.TxEndedMeasurands").split(","))
     payload["meterValue"] = _meter_value(station, meter, "Transaction.End", measurands)
     return "TransactionEvent", payload

@@ -26,7 +26,9 @@ MAX_DECISIONS = 100
 class AuthorizingOps(StationBase):
     __slots__ = ()
 
-    async def authorize(self, id_tag: str, *, ask_csms: bool = True) -> Decision:
+    async def authorize(
+        self, id_tag: str, *, ask_csms: bool = True, token_type: str | None = None
+    ) -> Decision:
         """The charger's decision for ``id_tag``: local list, cache, CSMS, offline rules.
 
         ``ask_csms=False`` is for paths that must not send Authorize (a remote start
@@ -50,15 +52,15 @@ class AuthorizingOps(StationBase):
         if not ask_csms:
             decision = Decision("Accepted", "csms", None, "remote start, not re-authorized")
             return self._log_decision(id_tag, decision)
-        decision = await self._ask_csms(id_tag, local)
+        decision = await self._ask_csms(id_tag, local, token_type)
         return self._log_decision(id_tag, decision)
 
-    async def _ask_csms(self, id_tag: str, ask: AskCsms) -> Decision:
+    async def _ask_csms(self, id_tag: str, ask: AskCsms, token_type: str | None = None) -> Decision:
         adapter = self.adapter
         if adapter is None or not self.online:
             return self._offline(ask, id_tag)
         try:
-            info = await adapter.authorize(id_tag)
+            info = await adapter.authorize(id_tag, token_type)
         except (CsmsFinding, ConnectionError, OSError) as exc:
             return self._offline(ask, id_tag, why=f"CSMS unreachable: {exc}")
         except Exception as exc:  # the socket went away mid-call
@@ -178,19 +180,31 @@ class AuthorizingOps(StationBase):
         *,
         remote_start_id: int | None = None,
         profile: ChargingProfile | None = None,
+        id_token_type: str | None = None,
     ) -> None:
-        decision = await self.authorize(id_tag, ask_csms=self.settings.authorize_remote_start)
+        decision = await self.authorize(
+            id_tag, ask_csms=self.settings.authorize_remote_start, token_type=id_token_type
+        )
         if not decision.accepted:
             return
         if connector.plugged or self._starts_on("Authorized"):
-            tx = await self.start_transaction(
-                connector, id_tag, trigger="RemoteStart", remote_start_id=remote_start_id
+            await self.start_transaction(
+                connector,
+                id_tag,
+                trigger="RemoteStart",
+                remote_start_id=remote_start_id,
+                id_token_type=id_token_type,
             )
             if profile is not None:
                 self.set_charging_profile(self._outlet_id(connector), profile)
-            del tx
             return
-        self.await_cable(connector, id_tag, remote_start_id=remote_start_id, profile=profile)
+        self.await_cable(
+            connector,
+            id_tag,
+            remote_start_id=remote_start_id,
+            profile=profile,
+            id_token_type=id_token_type,
+        )
 
     # -- list and cache (the REST command and the CSMS's message share these) ---------
     def send_local_list(

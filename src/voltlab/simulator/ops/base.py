@@ -51,7 +51,8 @@ class StationBase:
     reservation_expiry: dict[int, datetime]
     messages: Any  # ocpp16.messages or ocpp201.messages: the version's payload builders
     _pending_tags: dict[int, str]  # connector index -> tag presented before the cable
-    _pending_remote: dict[int, int]  # connector index -> remoteStartId awaiting the cable
+    # connector index -> (remoteStartId, IdTokenType) of a remote start awaiting the cable
+    _pending_remote: dict[int, tuple[int | None, str | None]]
     _pending_profiles: dict[int, ChargingProfile]  # index -> TxProfile from RemoteStart
     boot_reason: str
     firmware_status: str
@@ -116,6 +117,7 @@ class StationBase:
         *,
         remote_start_id: int | None = None,
         profile: ChargingProfile | None = None,
+        id_token_type: str | None = None,
     ) -> None:
         raise NotImplementedError
 
@@ -165,6 +167,9 @@ class StationBase:
         raise NotImplementedError
 
     async def _sender(self, adapter: Adapter) -> None:
+        raise NotImplementedError
+
+    def _registration(self, answer: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def set_configuration(

@@ -65,11 +65,15 @@ class ChargingOps(StationBase):
         ):
             index = self.index_of(connector)
             tag = self._pending_tags.pop(index, None)
-            remote_start_id = self._pending_remote.pop(index, None)
+            remote_start_id, token_type = self._pending_remote.pop(index, (None, None))
             profile = self._pending_profiles.pop(index, None)
             trigger = "CablePluggedIn" if tag is None else "Authorized"
             await self.start_transaction(
-                connector, tag, trigger=trigger, remote_start_id=remote_start_id
+                connector,
+                tag,
+                trigger=trigger,
+                remote_start_id=remote_start_id,
+                id_token_type=token_type,
             )
             if profile is not None:  # the TxProfile that came with RemoteStart
                 self.set_charging_profile(self._outlet_id(connector), profile)
@@ -82,14 +86,15 @@ class ChargingOps(StationBase):
         *,
         remote_start_id: int | None = None,
         profile: ChargingProfile | None = None,
+        id_token_type: str | None = None,
     ) -> None:
         """A tag was accepted before the cable: wait ConnectionTimeOut for it (Preparing),
         then give up and go back to Available (OCPP 1.6 §4.9)."""
         index = self.index_of(connector)
         connector.tag_presented = True
         self._pending_tags[index] = id_tag
-        if remote_start_id is not None:
-            self._pending_remote[index] = remote_start_id
+        if remote_start_id is not None or id_token_type is not None:
+            self._pending_remote[index] = (remote_start_id, id_token_type)
         if profile is not None:
             self._pending_profiles[index] = profile
         self.notify_status(connector)
@@ -199,6 +204,7 @@ class ChargingOps(StationBase):
         remote_start_id: int | None = None,
         id_tag_status: str | None = None,
         parent_id_tag: str | None = None,
+        id_token_type: str | None = None,
     ) -> Transaction:
         if connector.transaction_key is not None:
             raise Conflict(
@@ -235,6 +241,7 @@ class ChargingOps(StationBase):
             id_tag_status=id_tag_status,
             parent_id_tag=parent_id_tag,
             last_sample_at=now,
+            id_token_type=id_token_type,
         )
         self.transactions[tx.key] = tx
         connector.transaction_key = tx.key

@@ -195,8 +195,9 @@ class ManagingOps(StationBase):
         if message == "BootNotification":
             with contextlib.suppress(CsmsFinding):
                 answer = await adapter.send_call("BootNotification", adapter.boot_payload())
-                self.boot_status = answer["status"]
-                self._accepted = answer["status"] == "Accepted"
+                # Only while Pending (refused once Accepted, errata 3.35 / F06.FR.17):
+                # the boot loop of the session takes the new status and interval.
+                self._registration(answer)
         elif message == "Heartbeat":
             await self.send_safely("Heartbeat", {})
         elif message == "StatusNotification":
