@@ -975,3 +975,53 @@ async def test_firmware_update(csms: RecordingCsms, station: Station, version: s
     assert [p["status"] for p in sent] == ["Downloading", "Downloaded", "Installing", "Installed"]
     if not is16(station):
         assert {p["requestId"] for p in sent} == {23}
+
+
+def _with_schedule_periods(body: dict, periods: list[dict]) -> dict:
+    if "chargingProfileId" in body:  # 1.6
+        return body | {
+            "chargingSchedule": body["chargingSchedule"] | {"chargingSchedulePeriod": periods}
+        }
+    return body | {
+        "chargingSchedule": [body["chargingSchedule"][0] | {"chargingSchedulePeriod": periods}]
+    }
+
+
+async def test_a_remote_start_with_a_profile_the_charger_cannot_use_is_rejected(
+    csms: RecordingCsms, station: Station, version: str
+):
+    """Periods out of order: refused at once, not accepted and then dropped."""
+    await station.plug(station.connector())
+    body = _with_schedule_periods(
+        profile(station, 5, "TxProfile", 7000),
+        [{"startPeriod": 60, "limit": 7000}, {"startPeriod": 0, "limit": 3000}],
+    )
+    action, payload = remote_start(station, "PROFILED")
+    answer = await ask(csms, station, action, payload | {"chargingProfile": body})
+    assert answer["status"] == "Rejected"
+    await asyncio.sleep(0.2)
+    assert starts(csms, station) == []
+
+    # The same profile with its periods in order starts the transaction and is installed.
+    good = profile(station, 5, "TxProfile", 7000)
+    answer = await ask(csms, station, action, payload | {"chargingProfile": good})
+    assert answer["status"] == "Accepted"
+    await csms.wait_until(lambda: starts(csms, station))
+    await eventually(lambda: station.profiles.profiles() or None)
+    assert station.findings == 0
+
+
+async def test_a_remote_start_profile_naming_another_transaction_is_a_finding(
+    csms: RecordingCsms, station: Station, version: str
+):
+    await station.plug(station.connector())
+    body = profile(station, 6, "TxProfile", 7000) | {
+        "transactionId": 4242 if is16(station) else "other-tx"
+    }
+    action, payload = remote_start(station, "NAMED")
+    assert (await ask(csms, station, action, payload | {"chargingProfile": body}))[
+        "status"
+    ] == "Accepted"
+    await csms.wait_until(lambda: starts(csms, station))
+    await eventually(lambda: station.findings or None)
+    assert not station.profiles.profiles()

@@ -168,7 +168,9 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _is_well_formed(profile: ChargingProfile) -> bool:
+def well_formed(profile: ChargingProfile) -> bool:
+    """Whether the charger can use the profile at all: known purpose, kind and unit, and
+    periods that start at 0 or later in increasing order."""
     starts = [p.start_period_s for p in profile.periods]
     return (
         profile.purpose in PURPOSES
@@ -258,7 +260,7 @@ class ProfileStore:
         active_transaction_id: str | None,
     ) -> str:
         """SetChargingProfile: ``"Accepted"`` or ``"Rejected"`` (1.6 §5.16, 2.0.1 K01)."""
-        if connector_id < 0 or not _is_well_formed(profile):
+        if connector_id < 0 or not well_formed(profile):
             return "Rejected"
         if profile.purpose == CHARGE_POINT_MAX and connector_id != 0:
             return "Rejected"

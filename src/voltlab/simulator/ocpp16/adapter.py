@@ -19,7 +19,7 @@ from voltlab.errors import VoltlabError
 from voltlab.ids import isoformat, utcnow
 from voltlab.simulator.model.authorization import IdTagInfo
 from voltlab.simulator.model.connector import Connector
-from voltlab.simulator.model.smart_charging import profile_from_16
+from voltlab.simulator.model.smart_charging import profile_from_16, well_formed
 from voltlab.simulator.rpc import RpcMixin
 
 if TYPE_CHECKING:
@@ -105,7 +105,8 @@ class Ocpp16Adapter(RpcMixin, ChargePoint):
         if charging_profile is not None:
             profile = charging_profile  # TxProfile, installed once the transaction runs
             charging_profile = profile_from_16(snake_to_camel_case(profile))
-            if charging_profile.purpose != "TxProfile":
+            # A TxProfile the charger could not install: refused now, not dropped later.
+            if charging_profile.purpose != "TxProfile" or not well_formed(charging_profile):
                 return result.RemoteStartTransaction(status="Rejected")
         station.spawn(
             station.remote_start(connector, id_tag, profile=charging_profile), "remote-start"

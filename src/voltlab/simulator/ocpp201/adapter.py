@@ -17,7 +17,7 @@ from ocpp.v201 import call_result as result
 from voltlab.ids import isoformat, utcnow
 from voltlab.simulator.model.authorization import IdTagInfo
 from voltlab.simulator.model.connector import Connector
-from voltlab.simulator.model.smart_charging import profile_from_201
+from voltlab.simulator.model.smart_charging import profile_from_201, well_formed
 from voltlab.simulator.ocpp201.device_model import resolve
 from voltlab.simulator.ocpp201.messages import id_token as wire_id_token
 from voltlab.simulator.rpc import RpcMixin
@@ -113,7 +113,8 @@ class Ocpp201Adapter(RpcMixin, ChargePoint):
         profile = None
         if charging_profile is not None:
             profile = profile_from_201(snake_to_camel_case(charging_profile))
-            if profile.purpose != "TxProfile":
+            # A TxProfile the charger could not install: refused now, not dropped later.
+            if profile.purpose != "TxProfile" or not well_formed(profile):
                 return result.RequestStartTransaction(status="Rejected")
         station.spawn(
             station.remote_start(

@@ -196,7 +196,7 @@ class AuthorizingOps(StationBase):
                 id_token_type=id_token_type,
             )
             if profile is not None:
-                self.set_charging_profile(self._outlet_id(connector), profile)
+                self._install_remote_profile(connector, profile)
             return
         self.await_cable(
             connector,

@@ -127,6 +127,9 @@ class StationBase:
     def _outlet_id(self, connector: Connector) -> int:
         raise NotImplementedError
 
+    def _install_remote_profile(self, connector: Connector, profile: ChargingProfile) -> None:
+        raise NotImplementedError
+
     async def reboot(self) -> None:
         raise NotImplementedError
 

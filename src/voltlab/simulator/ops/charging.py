@@ -76,7 +76,7 @@ class ChargingOps(StationBase):
                 id_token_type=token_type,
             )
             if profile is not None:  # the TxProfile that came with RemoteStart
-                self.set_charging_profile(self._outlet_id(connector), profile)
+                self._install_remote_profile(connector, profile)
         return self._connector_result(connector)
 
     def await_cable(

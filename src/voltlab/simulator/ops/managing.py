@@ -137,6 +137,19 @@ class ManagingOps(StationBase):
         self.wake_ticker()
         return status
 
+    def _install_remote_profile(self, connector: Connector, profile: ChargingProfile) -> None:
+        """The TxProfile of a remote start, once its transaction runs. Checked when the
+        request was accepted; refused now only if it names another transaction: the CSMS
+        is told nothing more by the protocol, so it is recorded as a finding."""
+        if self.set_charging_profile(self._outlet_id(connector), profile) != "Accepted":
+            is16 = self.spec.ocpp_version == "1.6"
+            action = "RemoteStartTransaction" if is16 else "RequestStartTransaction"
+            self.record_finding(
+                action,
+                f"its TxProfile {profile.id} names transaction {profile.transaction_id}, "
+                "not the one it started: not installed",
+            )
+
     def composite_schedule(self, outlet_id: int, duration_s: int, unit: str) -> dict[str, Any]:
         now = self.now()
         connector = next((c for c in self.connectors if self._outlet_id(c) == outlet_id), None)
