@@ -43,6 +43,8 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from stats import percentile
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 CSMS_SCRIPT = BENCH_DIR / "csms.py"
@@ -64,16 +66,6 @@ class BenchError(Exception):
 
 
 # -- small helpers -----------------------------------------------------------------------
-def percentile(samples: list[float], q: float) -> float | None:
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    rank = q / 100 * (len(ordered) - 1)
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def latency_summary(samples_s: list[float]) -> dict[str, Any]:
     ms = [s * 1000 for s in samples_s]
     return {

@@ -58,6 +58,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from stats import percentile
 from voltlab.gc_policy import gc_policy
 from voltlab.settings import Settings
 from voltlab.storage.engine import create_engine, create_writer_engine, migrate, session_factory
@@ -86,16 +87,6 @@ def _default(name: str) -> Any:
 
 
 # -- helpers -----------------------------------------------------------------------------
-def percentile(samples: list[float], q: float) -> float | None:
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    rank = q / 100 * (len(ordered) - 1)
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.live import SECRET
+from support.live import serve_env
 
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 15.0
@@ -74,17 +73,7 @@ async def _wait_healthy(served: ServedVoltlab) -> None:
 async def served(tmp_path: Path, database_url: str) -> AsyncIterator[ServedVoltlab]:
     """``python -m voltlab serve`` with a known HS256 secret and the test database."""
     port = free_port()
-    env = {
-        **os.environ,
-        "VOLTLAB_JWT_SECRET": SECRET,
-        "VOLTLAB_DATABASE_URL": database_url,
-        "VOLTLAB_LOG_LEVEL": "WARNING",
-        "VOLTLAB_RECONNECT_INITIAL_S": "0.05",
-        "VOLTLAB_RECONNECT_MAX_S": "0.5",
-        "VOLTLAB_CONNECT_TIMEOUT_S": "3",
-        "VOLTLAB_OCPP_RESPONSE_TIMEOUT_S": "3",
-        "VOLTLAB_FRAMELOG_FLUSH_INTERVAL_S": "0.05",
-    }
+    env = serve_env(database_url)
     log_path = tmp_path / "voltlab-serve.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(

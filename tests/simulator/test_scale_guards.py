@@ -28,7 +28,6 @@ import dataclasses
 import itertools
 import json
 import logging
-import os
 import signal
 import socket
 import sys
@@ -47,7 +46,7 @@ from websockets.http11 import Request, Response
 from support.csms import Answer, RecordingCsms
 from support.csms_calls import ask, booted
 from support.frames import CALL, CALLERROR, CALLRESULT, ERROR_CODES, ListSink, check_sent_frames
-from support.live import SECRET, eventually, token
+from support.live import eventually, serve_env, token
 from support.sessions import FAST_METER, configure
 from support.slow_csms import SlowCsms
 from support.stations import FAST, running, spec_for
@@ -857,17 +856,7 @@ async def serving(
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "VOLTLAB_JWT_SECRET": SECRET,
-        "VOLTLAB_DATABASE_URL": database_url,
-        "VOLTLAB_LOG_LEVEL": "WARNING",
-        "VOLTLAB_RECONNECT_INITIAL_S": "0.05",
-        "VOLTLAB_RECONNECT_MAX_S": "0.5",
-        "VOLTLAB_CONNECT_TIMEOUT_S": "3",
-        "VOLTLAB_OCPP_RESPONSE_TIMEOUT_S": "3",
-        "VOLTLAB_FRAMELOG_FLUSH_INTERVAL_S": str(flush_interval_s),
-    }
+    env = serve_env(database_url, flush_interval_s=flush_interval_s)
     log_path = tmp_path / f"{name}.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(

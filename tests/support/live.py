@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,22 @@ from voltlab.services import Services
 from voltlab.settings import Settings
 
 SECRET = "test-secret-" + "x" * 40
+
+
+def serve_env(database_url: str, *, flush_interval_s: float = 0.05) -> dict[str, str]:
+    """The environment of a ``python -m voltlab serve`` subprocess in a test: the test's
+    secret and database, quiet logs, and the fast timeouts of the in-process fixture."""
+    return {
+        **os.environ,
+        "VOLTLAB_JWT_SECRET": SECRET,
+        "VOLTLAB_DATABASE_URL": database_url,
+        "VOLTLAB_LOG_LEVEL": "WARNING",
+        "VOLTLAB_RECONNECT_INITIAL_S": "0.05",
+        "VOLTLAB_RECONNECT_MAX_S": "0.5",
+        "VOLTLAB_CONNECT_TIMEOUT_S": "3",
+        "VOLTLAB_OCPP_RESPONSE_TIMEOUT_S": "3",
+        "VOLTLAB_FRAMELOG_FLUSH_INTERVAL_S": str(flush_interval_s),
+    }
 
 
 def token(org: str | None = "acme", role: str = "user", **kwargs: Any) -> str:
