@@ -354,6 +354,7 @@ class Options:
     timeout_s: float
     skip: set[str]
     profile: set[str]
+    profile_rate: int
     keep_data: bool
     strict: bool
     results_dir: Path
@@ -567,7 +568,7 @@ class FleetBench:
                 "--format",
                 "raw",
                 "--rate",
-                "100",
+                str(self.o.profile_rate),
                 "--gil",  # only the thread running Python: where the CPU goes
                 "--nonblocking",
                 "--output",
@@ -1454,6 +1455,7 @@ def parse(argv: list[str] | None) -> Options:
         default="",
         help="py-spy the voltlab process during these phases (e.g. boot,idle)",
     )
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--keep-data", action="store_true", help="keep the data dir and logs")
     parser.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
@@ -1479,6 +1481,7 @@ def parse(argv: list[str] | None) -> Options:
         timeout_s=args.timeout or (110 if quick else 600 + chargers * 0.1),
         skip=skip,
         profile={s.strip() for s in args.profile.split(",") if s.strip()},
+        profile_rate=args.profile_rate,
         keep_data=args.keep_data,
         strict=args.strict,
         results_dir=args.results_dir,

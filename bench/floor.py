@@ -70,16 +70,22 @@ async def boot(url: str, identity: str, gate: asyncio.Semaphore) -> ClientConnec
     return ws
 
 
-async def main(args: argparse.Namespace, port: int, csms: subprocess.Popen[bytes]) -> None:
+async def main(
+    args: argparse.Namespace, port: int, stats_port: int, csms: subprocess.Popen[bytes]
+) -> None:
     me = psutil.Process()
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port + 1}") as http:
-            for _ in range(200):
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stats_port}") as http:
+            for _ in range(400):
                 try:
                     (await http.get("/health")).raise_for_status()
                     break
                 except httpx.HTTPError:
+                    if csms.poll() is not None:
+                        raise SystemExit(f"bench/csms.py exited ({csms.returncode})") from None
                     await asyncio.sleep(0.05)
+            else:
+                raise SystemExit("bench/csms.py did not answer /health within 20 s")
             rss0 = me.memory_info().rss
             host0 = host_busy_s()
             cpu0 = me.cpu_times()
@@ -130,14 +136,19 @@ if __name__ == "__main__":
     parser.add_argument("--in-flight", type=int, default=500, help="connects at once")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one descriptor per socket
-    port = free_port()
+    port, stats_port = free_port(), free_port()
     csms = subprocess.Popen(
-        [sys.executable, str(BENCH_DIR / "csms.py"), "--port", str(port)],
+        [
+            sys.executable,
+            str(BENCH_DIR / "csms.py"),
+            f"--port={port}",
+            f"--stats-port={stats_port}",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        uvloop.run(main(parser.parse_args(), port, csms))
+        uvloop.run(main(parser.parse_args(), port, stats_port, csms))
     finally:
         csms.terminate()
         csms.wait(10)
