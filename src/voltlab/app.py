@@ -110,6 +110,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         queue_size=settings.framelog_queue_size,
         retention=settings.framelog_retention,
         writer=writer,
+        sweep_orphans=True,
     )
     framelog.start()
     states = StationStateStore(sessions, writer=writer)

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from support.csms import RecordingCsms
-from support.live import eventually
+from support.live import Voltlab, eventually
 from tests.api.helpers import create_charger, error_locs
+from voltlab.storage.models import FrameLog
 
 CALL, CALLRESULT = 2, 3
 # OCPP 1.6 boots, then reports connector 0 (the whole charger) and both connectors.
@@ -155,3 +157,25 @@ async def test_logs_of_an_unknown_charger_are_404(client: httpx.AsyncClient):
     response = await client.get("/ocpp/chargers/nope/logs")
 
     assert response.status_code == 404
+
+
+async def test_deleting_a_charger_deletes_its_frames_and_no_other(
+    voltlab: Voltlab, client: httpx.AsyncClient, csms: RecordingCsms, booted: str
+):
+    other = await create_charger(client, "CP-STAYS", ws_url=csms.url)
+    await csms.wait_for("CP-STAYS", "BootNotification")
+
+    async def stored(charger_id: str) -> int:
+        async with voltlab.services.sessions() as session:
+            query = select(func.count()).where(FrameLog.charger_id == charger_id)
+            return int(await session.scalar(query) or 0)
+
+    assert await stored(booted) >= 2 + 2 * STATUSES
+    assert (await client.delete(f"/ocpp/chargers/{booted}")).status_code == 204
+
+    async def purged() -> bool:
+        return await stored(booted) == 0
+
+    await eventually(purged, timeout=5)
+    assert (await client.get(f"/ocpp/chargers/{booted}/logs")).status_code == 404
+    await eventually(lambda: stored(other), timeout=5)

@@ -20,7 +20,7 @@ from voltlab.ids import utcnow
 from voltlab.storage import framelog
 from voltlab.storage.engine import create_engine, migrate, session_factory
 from voltlab.storage.framelog import Frame, FrameLogWriter, query_frames
-from voltlab.storage.models import FrameLog, FrameLogStats
+from voltlab.storage.models import Charger, FrameLog, FrameLogStats, Location
 
 
 @pytest.fixture
@@ -218,6 +218,86 @@ async def test_the_writer_prunes_in_the_background(
         await eventually(pruned, timeout=5)
     finally:
         await writer.close()
+
+
+async def test_a_forgotten_charger_loses_its_frames_buffered_stored_and_counted(
+    sessions: async_sessionmaker[AsyncSession],
+):
+    writer = FrameLogWriter(sessions, retention=5)
+    for n in range(12):
+        writer.record("acme", "gone", "cp_to_csms", "Heartbeat", f"gone-{n}")
+        writer.record("acme", "kept", "cp_to_csms", "Heartbeat", f"kept-{n}")
+    await writer.flush()
+    assert await writer.prune() == 14
+    for n in range(12, 15):  # still buffered when the charger is deleted
+        writer.record("acme", "gone", "cp_to_csms", "Heartbeat", f"gone-{n}")
+    writer.record("acme", "kept", "cp_to_csms", "Heartbeat", "kept-12")
+
+    writer.forget(["gone"])
+
+    assert writer.pending == 1  # only kept's frame is left to write
+    assert await writer.purge() == 5
+    await writer.flush()
+    assert await _messages(sessions, "gone") == []
+    assert await _messages(sessions, "kept") == [f"kept-{n}" for n in range(7, 13)]
+    async with sessions() as session:
+        assert await session.get(FrameLogStats, "gone") is None
+        kept = await session.get(FrameLogStats, "kept")
+    assert kept is not None and kept.pruned == 7
+    assert (writer.purged, writer.dropped) == (5, 0)
+    assert await writer.purge() == 0  # nothing left to do
+    await writer.close()
+
+
+async def test_a_sweeping_writer_deletes_the_frames_of_chargers_gone_before_it_started(
+    sessions: async_sessionmaker[AsyncSession],
+):
+    """A charger deleted while the previous process had not yet purged its frames: the
+    next process finds them (frames and retention counts without a charger)."""
+    first = FrameLogWriter(sessions, retention=2)
+    for charger_id in ("gone", "kept"):
+        for n in range(4):
+            first.record("acme", charger_id, "cp_to_csms", "Heartbeat", f"{charger_id}-{n}")
+    await first.flush()
+    assert await first.prune() == 4
+    await first.close()
+    now = utcnow()
+    async with sessions.begin() as session:
+        session.add(
+            Location(id="loc", org_id="acme", slug="l", name="L", created_at=now, updated_at=now)
+        )
+        await session.flush()
+        session.add(
+            Charger(
+                id="kept",
+                org_id="acme",
+                identity="CP-KEPT",
+                brand_slug="abb",
+                model_slug="terra",
+                connector_type="CCS2",
+                ocpp_version="OCPP1.6",
+                ws_url="ws://127.0.0.1:1/ocpp",
+                location_id="loc",
+                workflow_run_id="run",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    second = FrameLogWriter(sessions, flush_interval_s=0.02, sweep_orphans=True)
+    second.start()
+    try:
+
+        async def swept() -> bool:
+            async with sessions() as session:
+                stats = await session.get(FrameLogStats, "gone")
+            return stats is None and await _messages(sessions, "gone") == []
+
+        await eventually(swept, timeout=5)
+    finally:
+        await second.close()
+    assert await _messages(sessions, "kept") == ["kept-2", "kept-3"]
+    assert second.purged == 2
 
 
 async def test_concurrent_flushes_keep_the_frames_in_order(

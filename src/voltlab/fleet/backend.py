@@ -20,7 +20,8 @@ class FleetBackend(Protocol):
         """Stop the station; a no-op when it does not run."""
 
     async def forget(self, charger_ids: Sequence[str]) -> None:
-        """Stop the stations and delete their durable state (the chargers were deleted)."""
+        """Stop the stations and delete their durable state and their frame log (the
+        chargers were deleted)."""
 
     def runtime(self, charger_id: str) -> RuntimeSnapshot:
         """The live state; ``RuntimeSnapshot.stopped()`` when it does not run."""

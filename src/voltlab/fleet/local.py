@@ -13,6 +13,7 @@ from voltlab.simulator import RuntimeSnapshot, Station, StationOptions, StationS
 from voltlab.simulator.commands import execute
 from voltlab.simulator.gate import DEFAULT_CONCURRENCY, ConnectGate
 from voltlab.simulator.station import FrameSink
+from voltlab.storage.framelog import FrameLogWriter
 from voltlab.storage.station_state import StationStateStore
 
 # Stations started (or stopped) per slice of the event loop: building a station and its
@@ -109,6 +110,8 @@ class LocalFleet:
             await asyncio.gather(*tasks, return_exceptions=True)
         if self._states is not None:
             await self._states.delete(list(charger_ids))
+        if isinstance(self._sink, FrameLogWriter):  # their frames: durable state too
+            self._sink.forget(charger_ids)
 
     def runtime(self, charger_id: str) -> RuntimeSnapshot:
         station = self._stations.get(charger_id)

@@ -35,17 +35,17 @@ import json
 import logging
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text, union
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from voltlab.ids import utcnow
 from voltlab.storage.engine import BulkStatement
-from voltlab.storage.models import FrameLog, FrameLogStats
+from voltlab.storage.models import Charger, FrameLog, FrameLogStats
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,9 @@ PRUNE_EVERY_S = 1.0
 # of the buffer: at most this many batches on top of ``queue_size`` are in memory.
 MAX_BATCHES_PER_TRANSACTION = 16
 TRANSACTION_BUDGET_S = 0.5
+# Deleted chargers whose frames one purge step deletes: a charger holds up to its
+# retention (5,000 by default), so a step stays a bounded transaction.
+PURGE_CHARGERS_PER_STEP = 20
 # Rows per COPY on PostgreSQL: asyncpg encodes them without yielding to the loop, about
 # 2.5 us a row (a batch of 2,000 in one COPY held the loop for 5-10 ms).
 COPY_ROWS = 500
@@ -178,6 +181,7 @@ class FrameLogWriter:
         queue_size: int = 200_000,
         retention: int = 5_000,
         writer: async_sessionmaker[AsyncSession] | None = None,
+        sweep_orphans: bool = False,
     ) -> None:
         self._sessions = sessions
         # Writes go through the batch writers' connection when there is one (see
@@ -206,8 +210,13 @@ class FrameLogWriter:
         self._next: dict[str, int] = {}
         self._low: dict[str, int] = {}
         self._dirty: set[str] = set()
+        # Deleted chargers whose stored frames are still to delete (see ``forget``); with
+        # ``sweep_orphans`` the writer first looks for those a previous process left.
+        self._doomed: set[str] = set()
+        self._sweep = sweep_orphans
         self.written = 0
         self.dropped = 0
+        self.purged = 0
 
     # Called by stations on every frame: O(1), no awaits.
     def record(
@@ -236,6 +245,66 @@ class FrameLogWriter:
         )
         if len(self._buffer) >= self._batch_size:
             self._wakeup.set()
+
+    def forget(self, charger_ids: Iterable[str]) -> None:
+        """The chargers were deleted and their stations have stopped: their buffered
+        frames go now; their stored frames and retention counts go in the writer's next
+        steps (a process that stops first leaves them to the next one's sweep). Nobody
+        can read them meanwhile: the API reads frames of existing chargers only."""
+        gone = set(charger_ids)
+        if not gone:
+            return
+        if any(frame[1] in gone for frame in self._buffer):
+            kept = [frame for frame in self._buffer if frame[1] not in gone]
+            self._buffer.clear()
+            self._buffer.extend(kept)
+        self._doomed |= gone
+        self._wakeup.set()
+
+    async def purge(self) -> int:
+        """Delete the stored frames of every forgotten charger now; how many."""
+        total = 0
+        while self._doomed:
+            total += await self._purge_step()
+        return total
+
+    async def _purge_step(self) -> int:
+        # Not beside a write (it may hold the chargers' last frames, taken before
+        # ``forget``) nor a retention step (it would count their pruned frames again).
+        async with self._flushing, self._pruning:
+            chunk = [
+                self._doomed.pop() for _ in range(min(len(self._doomed), PURGE_CHARGERS_PER_STEP))
+            ]
+            for charger_id in chunk:
+                self._next.pop(charger_id, None)
+                self._low.pop(charger_id, None)
+                self._dirty.discard(charger_id)
+            try:
+                async with self._writer.begin() as session:
+                    frames = await session.execute(
+                        delete(FrameLog).where(FrameLog.charger_id.in_(chunk))
+                    )
+                    await session.execute(
+                        delete(FrameLogStats).where(FrameLogStats.charger_id.in_(chunk))
+                    )
+            except BaseException:
+                self._doomed.update(chunk)
+                raise
+        deleted = int(frames.rowcount or 0)  # type: ignore[attr-defined]
+        self.purged += deleted
+        return deleted
+
+    async def sweep_orphans(self) -> int:
+        """Queue for deletion the frames of chargers that no longer exist (deleted while
+        a previous process had not yet purged them); how many chargers."""
+        stored = union(
+            select(FrameLog.charger_id).distinct(), select(FrameLogStats.charger_id)
+        ).subquery()
+        orphans = select(stored.c.charger_id).where(stored.c.charger_id.not_in(select(Charger.id)))
+        async with self._sessions() as session:
+            ids = (await session.scalars(orphans)).all()
+        self.forget(ids)
+        return len(ids)
 
     @property
     def pending(self) -> int:
@@ -388,6 +457,12 @@ class FrameLogWriter:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         pruning: asyncio.Task[tuple[int, bool]] | None = None
+        if self._sweep:
+            try:
+                if found := await self.sweep_orphans():
+                    log.info("frame log: frames of %d deleted charger(s) to delete", found)
+            except Exception:
+                log.exception("frame log: the sweep for deleted chargers' frames failed")
         try:
             while not self._closing:
                 if len(self._buffer) < self._batch_size:  # else a full batch is waiting
@@ -414,6 +489,10 @@ class FrameLogWriter:
                             pruning = asyncio.create_task(self._prune_step(), name="framelog-prune")
                         else:
                             await self._prune_step()
+                    if self._doomed and not self._closing:
+                        await self._purge_step()
+                        if self._doomed:
+                            self._wakeup.set()  # the next step at the next turn
                 except Exception:
                     log.exception("frame log write failed; retrying")
                     if not self._closing:
