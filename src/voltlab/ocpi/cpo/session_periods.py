@@ -54,15 +54,19 @@ def _tariff_instants(
     zone: tzinfo | None,
 ) -> set[datetime]:
     """Instants in (a, b) where another PriceComponent may become active (10.3.1): each
-    restriction's start/end time and local midnight (day_of_week, start/end_date), the
-    session reaching min/max_duration, and the energy reaching min/max_kwh (interpolated)."""
+    restriction's start/end time, local midnight where a restriction has a day_of_week or
+    start/end_date, the session reaching min/max_duration, and the energy reaching
+    min/max_kwh (interpolated). Nothing else cuts a period: a tariff without calendar
+    restrictions does not split a session at midnight."""
     if not tariff:
         return set()
     out: set[datetime] = set()
-    times = {time(0, 0)}
+    times: set[time] = set()
     span = (b - a).total_seconds()
     for element in tariff.get("elements") or []:
         r = element.get("restrictions") or {}
+        if any(r.get(key) for key in ("day_of_week", "start_date", "end_date")):
+            times.add(time(0, 0))
         for key in ("start_time", "end_time"):
             value = r.get(key)
             if isinstance(value, str) and len(value) == 5:
