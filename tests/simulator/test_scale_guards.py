@@ -587,8 +587,13 @@ async def test_a_fleet_that_loses_its_csms_comes_back_whole_spread_by_jitter_wit
     """The CSMS stops (closing every socket) and is back on the same port at once: each
     station redials once, after its own jittered delay of [initial/2, initial]."""
     initial_s = 1.0
+    # A 10 s handshake timeout: with two suites on two cores, 160 handshakes at once
+    # took over FAST's 2 s and were dialled again (33 of 160 once in CI).
     options = dataclasses.replace(
-        FAST, backoff=Backoff(initial_s=initial_s, maximum_s=2.0), response_timeout_s=3.0
+        FAST,
+        backoff=Backoff(initial_s=initial_s, maximum_s=2.0),
+        response_timeout_s=3.0,
+        open_timeout_s=10.0,
     )
     csms = await DialLog(boot_interval=60).start()
     fleet = LocalFleet(ListSink(), options, max_chargers=STORM_SIZE)
@@ -695,8 +700,9 @@ async def test_a_fleet_shut_out_by_a_dead_csms_backs_off_out_of_step_and_all_com
 
     assert all(csms.actions(s.identity).count("BootNotification") == 1 for s in specs)
     assert all(csms.handshakes[s.identity] == 2 for s in specs)
-    # Bounded: once the CSMS is back, every station is within one capped delay of it.
-    assert back_at - returned_at < maximum_s + 1.0, back_at - returned_at
+    # Bounded: once the CSMS is back, every station is within one capped delay of it,
+    # plus the time 160 handshakes and boots take on a loaded machine (1.8 s seen in CI).
+    assert back_at - returned_at < maximum_s + 2.0, back_at - returned_at
 
     for spec in specs:
         mine = dials[spec.identity]
