@@ -498,7 +498,9 @@ async def test_the_exchange_log_records_incoming_and_outgoing_exchanges(
         await voltlab.client.get(f"/ocpi/cpos/{cpo_id}/logs", params={"direction": "out"})
     ).json()
     assert {e["direction"] for e in only_out["data"]} == {"out"}
-    assert only_out["total"] == len(outgoing)
+    # The CPO's background calls (a token pull) may add outgoing entries between the reads.
+    assert only_out["total"] == len(only_out["data"]) >= len(outgoing)
+    assert all(e in only_out["data"] for e in outgoing)
 
     # The eMSP logged its side: its outgoing calls to the CPO.
     emsp_logs = (await voltlab.client.get(f"/ocpi/cpos/{roaming.emsp['cpo_id']}/logs")).json()
