@@ -10,6 +10,10 @@ as fast as one uvloop process can, then heartbeat round trips on every connectio
 prints the boot wall time, RSS per connection and microseconds of client CPU per heartbeat
 round trip.
 
+``--client link`` runs the same client on voltlab's own WebSocket link
+(``voltlab.simulator.wire``: ``websockets``' sans-I/O protocol on an asyncio transport),
+no OCPP logic either: what the stations' socket layer costs by itself.
+
 Why: the targets of ``bench/fleet.py`` were set against the floor measured on 2026-11-25
 (6.3 s to boot 10,000, ~100 us a heartbeat round trip). Machines differ; this gives the
 floor of the machine the fleet figures were taken on, so a missed target can be read as
@@ -34,6 +38,10 @@ import psutil
 import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 
+from voltlab.simulator.link import dial
+from voltlab.simulator.spec import StationSpec
+from voltlab.simulator.wire import WsLink
+
 BENCH_DIR = Path(__file__).resolve().parent
 
 
@@ -48,22 +56,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def call(ws: ClientConnection, n: int, action: str, payload: dict[str, Any]) -> Any:
+async def call(ws: ClientConnection | WsLink, n: int, action: str, payload: dict[str, Any]) -> Any:
     await ws.send(orjson.dumps([2, str(n), action, payload]).decode())
     return orjson.loads(await ws.recv())
 
 
-async def boot(url: str, identity: str, gate: asyncio.Semaphore) -> ClientConnection:
+async def boot(
+    url: str, identity: str, gate: asyncio.Semaphore, client: str
+) -> ClientConnection | WsLink:
+    ws: ClientConnection | WsLink
     async with gate:
-        ws = await connect(
-            f"{url}/{identity}",
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-            compression=None,
-            max_queue=4,
-            write_limit=4096,
-            ping_interval=None,
-            open_timeout=120,
-        )
+        if client == "link":
+            spec = StationSpec("", "", identity, "1.6", url, "floor", "x", (), 0)
+            ws = await dial(spec, password=None, open_timeout=120)
+        else:
+            ws = await connect(
+                f"{url}/{identity}",
+                subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                compression=None,
+                max_queue=4,
+                write_limit=4096,
+                ping_interval=None,
+                open_timeout=120,
+            )
     await call(ws, 1, "BootNotification", {"chargePointVendor": "floor", "chargePointModel": "x"})
     status = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
     await call(ws, 2, "StatusNotification", status)
@@ -94,7 +109,7 @@ async def main(
             gate = asyncio.Semaphore(args.in_flight)
             url = f"ws://127.0.0.1:{port}/ocpp"
             sockets = await asyncio.gather(
-                *(boot(url, f"FLOOR{i:06d}", gate) for i in range(args.chargers))
+                *(boot(url, f"FLOOR{i:06d}", gate, args.client) for i in range(args.chargers))
             )
             boot_s = time.perf_counter() - t0
             cpu1 = me.cpu_times()
@@ -111,6 +126,7 @@ async def main(
             trips = args.chargers * args.heartbeats
             hb_cpu = (cpu2.user + cpu2.system) - (cpu1.user + cpu1.system)
             boot_cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+            print(f"client            {args.client}")
             print(f"chargers          {args.chargers}")
             print(f"boot wall         {boot_s:.2f} s (client CPU {boot_cpu:.2f} s)")
             print(f"rss / connection  {rss / args.chargers / 1024:.1f} KiB")
@@ -119,7 +135,7 @@ async def main(
             print(f"csms CPU          {stats['cpu_s']:.2f} s (since its start)")
             print(f"other processes   {100 * others:.0f} % of a core (above ~10 %: disturbed)")
             print(
-                f"SUMMARY floor chargers={args.chargers} boot_s={boot_s:.2f} "
+                f"SUMMARY floor client={args.client} chargers={args.chargers} boot_s={boot_s:.2f} "
                 f"rss_kib_per_conn={rss / args.chargers / 1024:.1f} "
                 f"heartbeat_cpu_us={1e6 * hb_cpu / trips:.0f}"
             )
@@ -133,6 +149,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chargers", type=int, default=10_000)
     parser.add_argument("--heartbeats", type=int, default=3, help="rounds on every connection")
+    parser.add_argument(
+        "--client",
+        choices=("websockets", "link"),
+        default="websockets",
+        help="websockets' asyncio client (the issue's floor) or voltlab's WebSocket link",
+    )
     parser.add_argument("--in-flight", type=int, default=500, help="connects at once")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one descriptor per socket

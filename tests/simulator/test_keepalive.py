@@ -4,40 +4,40 @@ timer (no websockets keepalive task), and a peer that stops answering them is dr
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
-import hashlib
 import itertools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from websockets.asyncio.connection import Connection
+from websockets.frames import Frame, Opcode
+from websockets.server import ServerProtocol
 
 from support.csms import RecordingCsms
 from support.frames import ListSink
 from support.live import eventually
+from support.raw_peer import accept_handshake, complete_frames
 from support.stations import FAST, spec_for
 from voltlab.simulator import Station, StationOptions
 
 PING_KEY = {"1.6": "WebSocketPingInterval", "2.0.1": "OCPPCommCtrlr.WebSocketPingInterval"}
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 @pytest.fixture
 def pings(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The times of every ping a client connection sends."""
-    sent: list[float] = []
-    original = Connection.ping
+    """The times of every ping the CSMS (a ``websockets`` server) receives."""
+    received: list[float] = []
+    original = ServerProtocol.recv_frame
 
-    async def counting(self: Connection, data: Any = None) -> Any:
-        sent.append(time.monotonic())
-        return await original(self, data)
+    def counting(self: ServerProtocol, frame: Frame) -> None:
+        if frame.opcode is Opcode.PING:
+            received.append(time.monotonic())
+        original(self, frame)
 
-    monkeypatch.setattr(Connection, "ping", counting)
-    return sent
+    monkeypatch.setattr(ServerProtocol, "recv_frame", counting)
+    return received
 
 
 @contextlib.asynccontextmanager
@@ -76,31 +76,31 @@ async def test_an_interval_of_zero_sends_no_pings(
     assert pings == []
 
 
-async def _silent_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Completes the WebSocket handshake, then never sends a byte (no pong, no answer)."""
-    request = await reader.readuntil(b"\r\n\r\n")
-    headers = dict(
-        line.split(": ", 1) for line in request.decode().split("\r\n")[1:] if ": " in line
-    )
-    key = {k.lower(): v for k, v in headers.items()}["sec-websocket-key"].encode()
-    accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest()).decode()
-    offered = {k.lower(): v for k, v in headers.items()}["sec-websocket-protocol"]
-    writer.write(
-        (
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: {offered}\r\n\r\n"
-        ).encode()
-    )
-    with contextlib.suppress(ConnectionError):
-        while await reader.read(4096):
-            pass
-    writer.close()
+def _silent_peer(pings: list[float]) -> Any:
+    """A peer that completes the WebSocket handshake, then never sends a byte (no pong,
+    no answer); it notes when each ping frame from the client arrives."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accept_handshake(reader, writer)
+        buffer = b""
+        with contextlib.suppress(ConnectionError):
+            while chunk := await reader.read(4096):
+                buffer += chunk
+                opcodes, used = complete_frames(buffer)
+                buffer = buffer[used:]
+                pings.extend(time.monotonic() for op in opcodes if op == PING_OPCODE)
+        writer.close()
+
+    return serve
+
+
+PING_OPCODE = 0x9
 
 
 async def test_a_peer_that_stops_answering_pings_is_dropped_and_dialled_again(
     version: str, pings: list[float]
 ):
-    server = await asyncio.start_server(_silent_peer, "127.0.0.1", 0)
+    server = await asyncio.start_server(_silent_peer(pings), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     options = dataclasses.replace(FAST, ping_interval_s=0.2, response_timeout_s=30)
     try:

@@ -7,11 +7,9 @@ when a heartbeat or a ping is due.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
 
 from voltlab.simulator.ops.base import StationBase
@@ -79,21 +77,7 @@ class KeepaliveOps(StationBase):
             self.last_error = "no pong to the keepalive ping"
             self._spawn_plain(ws.close(1011, "keepalive ping timeout"), "keepalive-timeout")
             return
-        self._spawn_plain(self._ping(ws), "ping")
+        # No task: the link writes the ping now and hands back the pong's future.
+        with contextlib.suppress(WebSocketException, OSError):  # closing: the reader ends it
+            self._pong = ws.ping()
         self._arm_ping()
-
-    async def _ping(self, ws: ClientConnection) -> None:
-        try:
-            pong = await ws.ping()
-        except (WebSocketException, OSError):
-            return  # closing: the reader ends the session
-        pong.add_done_callback(_retrieve)
-        if self._ws is ws:
-            self._pong = pong
-
-
-def _retrieve(pong: asyncio.Future[float]) -> None:
-    """Nobody awaits a pong future: read its outcome so a closed connection's exception
-    is not reported as "never retrieved"."""
-    if not pong.cancelled():
-        pong.exception()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Callable
 from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
 from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
 
 from voltlab.simulator.spec import StationSpec
+from voltlab.simulator.wire import WsLink
 
 # (direction, action, message, finding) -> None; must not block.
 FrameCallback = Callable[[str, str, str, str | None], None]
@@ -19,6 +22,8 @@ CP_TO_CSMS = "cp_to_csms"
 CSMS_TO_CP = "csms_to_cp"
 # One CALL is open per direction (OCPP-J); a few more cover CALLs that timed out.
 MAX_OPEN_CALLS = 16
+# How long a closing handshake may take before the TCP link is cut.
+CLOSE_TIMEOUT_S = 2.0
 
 
 class FrameTap:
@@ -31,7 +36,7 @@ class FrameTap:
 
     __slots__ = ("_callback", "_incoming", "_outgoing", "_ws", "on_activity")
 
-    def __init__(self, ws: ClientConnection, callback: FrameCallback) -> None:
+    def __init__(self, ws: WsLink, callback: FrameCallback) -> None:
         self._ws = ws
         self._callback = callback
         self._outgoing: dict[str, str] = {}  # our CALL ids -> action
@@ -106,33 +111,50 @@ def basic_auth_header(identity: str, password: str) -> str:
     return f"Basic {token}"
 
 
-def dial(
+async def dial(
     spec: StationSpec,
     *,
     password: str | None,
     open_timeout: float,
     ssl: Any = None,
-) -> connect:
-    """A ``websockets`` connect for this station, tuned for big fleets.
+) -> WsLink:
+    """Open this station's WebSocket: TCP (and TLS), then the opening handshake.
 
-    Compression off (~14 KiB less per connection), small queues, no proxy lookup, and no
-    keepalive task: the station pings at its own ``WebSocketPingInterval`` from the
-    loop's shared timer heap (``Station._ping_due``).
+    Raises what ``websockets.connect`` raises: ``InvalidURI``, ``OSError`` (refused,
+    TLS), ``TimeoutError`` after ``open_timeout``, and ``InvalidHandshake`` subclasses
+    (``InvalidStatus`` for a 401, ``NegotiationError`` for a subprotocol not offered).
+    Compression is off (~14 KiB less per connection) and there is no keepalive task: the
+    station pings at its own ``WebSocketPingInterval`` from the loop's shared timer heap.
     """
-    headers = {}
+    uri = parse_uri(spec.url)
+    protocol = ClientProtocol(uri, subprotocols=[Subprotocol(spec.subprotocol)])
+    request = protocol.connect()
+    request.headers["User-Agent"] = "voltlab"
     if password:
-        headers["Authorization"] = basic_auth_header(spec.identity, password)
-    return connect(
-        spec.url,
-        subprotocols=[Subprotocol(spec.subprotocol)],
-        additional_headers=headers,
-        compression=None,
-        open_timeout=open_timeout,
-        ping_interval=None,
-        close_timeout=2,
-        max_queue=4,
-        write_limit=4096,
-        proxy=None,
-        ssl=ssl,
-        user_agent_header="voltlab",
-    )
+        request.headers["Authorization"] = basic_auth_header(spec.identity, password)
+    if uri.secure and ssl is None:
+        ssl = True  # the default context: verify against the system's CAs
+    loop = asyncio.get_running_loop()
+    link: WsLink | None = None
+    try:
+        async with asyncio.timeout(open_timeout):
+            _, link = await loop.create_connection(
+                lambda: WsLink(protocol, request, CLOSE_TIMEOUT_S),
+                uri.host,
+                uri.port,
+                ssl=ssl if uri.secure else None,
+                server_hostname=uri.host if uri.secure else None,
+            )
+            await link.opened()
+    except TimeoutError:
+        if link is not None:
+            link.abort()
+        raise TimeoutError("timed out during the opening handshake") from None
+    except BaseException:
+        if link is not None:
+            link.abort()
+        raise
+    if link.handshake_exc is not None:
+        link.abort()
+        raise link.handshake_exc
+    return link

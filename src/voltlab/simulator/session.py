@@ -16,7 +16,6 @@ import ssl as ssl_module
 import time
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
 from voltlab.simulator.link import FrameTap, dial
@@ -24,6 +23,7 @@ from voltlab.simulator.ops.base import StationBase
 from voltlab.simulator.rpc import CsmsFinding
 from voltlab.simulator.tls import client_context
 from voltlab.simulator.versions import Adapter
+from voltlab.simulator.wire import WsLink
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,6 @@ class SessionOps(StationBase):
         if gate is not None:
             await gate.enter()
         try:
-            # Not ``async with``: the connect object (its options, ~1 KiB) need not live
-            # as long as the connection. Keepalive pings: ``_ping_due``.
             ws = await dial(
                 spec,
                 password=self._password(),
@@ -132,7 +130,7 @@ class SessionOps(StationBase):
             self._disconnected()
             await ws.close()
 
-    async def _connected(self, ws: ClientConnection) -> None:
+    async def _connected(self, ws: WsLink) -> None:
         if ws.subprotocol != self.spec.subprotocol:
             self.last_error = (
                 f"CSMS did not accept subprotocol {self.spec.subprotocol!r} "
@@ -140,11 +138,6 @@ class SessionOps(StationBase):
             )
             self.record_finding("Connect", self.last_error)
             return
-        # The handshake's headers (~3 KiB) are not read again. (``ws.response`` itself
-        # must stay: websockets tells the handshake from frames by it being set.)
-        ws.request = None
-        if ws.response is not None:
-            ws.response.headers.clear()
         self._connected_at = time.monotonic()
         self.connects += 1
         self.last_error = None

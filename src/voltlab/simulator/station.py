@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from websockets.asyncio.client import ClientConnection
-
 from voltlab.errors import VoltlabError
 from voltlab.ids import isoformat, utcnow
 from voltlab.simulator.backoff import Backoff
@@ -51,6 +49,7 @@ from voltlab.simulator.state import RuntimeSnapshot
 from voltlab.simulator.ticker import TICK_S, TickerOps
 from voltlab.simulator.timers import Signal, Timer
 from voltlab.simulator.versions import VERSIONS, Adapter, config_defaults
+from voltlab.simulator.wire import WsLink
 
 log = logging.getLogger(__name__)
 
@@ -241,11 +240,11 @@ class Station(
         self._ssl: ssl_module.SSLContext | None = None
         # Per connection: the socket, the heartbeat and ping timers, the heartbeat task
         # in flight and the pong awaited.
-        self._ws: ClientConnection | None = None
+        self._ws: WsLink | None = None
         self._heartbeat_timer: Timer | None = None
         self._ping_timer: Timer | None = None
         self._beat: asyncio.Task[None] | None = None
-        self._pong: asyncio.Future[float] | None = None
+        self._pong: asyncio.Future[None] | None = None
 
     # -- reading -----------------------------------------------------------------------
     @property

@@ -23,13 +23,12 @@ from voltlab.simulator.settings_view import StationSettings
 from voltlab.simulator.spec import StationSpec
 
 if TYPE_CHECKING:
-    from websockets.asyncio.client import ClientConnection
-
     from voltlab.simulator.model.transactions import QueuedMessage
     from voltlab.simulator.persistence import StateSink
     from voltlab.simulator.station import StationOptions
     from voltlab.simulator.timers import Signal, Timer
     from voltlab.simulator.versions import Adapter, Version
+    from voltlab.simulator.wire import WsLink
 
 
 class StationBase:
@@ -67,7 +66,7 @@ class StationBase:
     heartbeat_interval_s: int
     last_error: str | None
     reset_when_idle: bool
-    _ws: ClientConnection | None
+    _ws: WsLink | None
     _running: bool  # between the start and the end of ``run()``
     # The meter ticker: a timer on the shared heap while something runs, else None.
     _tick_timer: Timer | None
@@ -79,7 +78,7 @@ class StationBase:
     _heartbeat_timer: Timer | None
     _ping_timer: Timer | None
     _beat: asyncio.Task[None] | None  # the heartbeat in flight
-    _pong: asyncio.Future[float] | None  # the answer awaited to the last ping
+    _pong: asyncio.Future[None] | None  # the answer awaited to the last ping
 
     @property
     def online(self) -> bool:
