@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
+    InvalidMessage,
     InvalidStatus,
     NegotiationError,
+    SecurityError,
 )
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
@@ -23,7 +26,7 @@ from websockets.http11 import Request, Response
 from support.live import eventually
 from support.raw_peer import accept_handshake
 from support.stations import spec_for
-from voltlab.simulator.link import dial
+from voltlab.simulator.link import _redirected, dial
 from voltlab.simulator.wire import QUEUE_HIGH, WsLink
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
@@ -218,6 +221,59 @@ async def test_a_handshake_refused_with_401_raises_invalid_status():
         server.close()
 
 
+async def test_a_redirect_is_followed_with_the_same_credentials():
+    async with _csms(_echo) as (target, requests):
+
+        def moved(connection: ServerConnection, request: Request) -> Response:
+            response = connection.respond(302, "")
+            response.headers["Location"] = f"{target}/moved{request.path}"
+            return response
+
+        server = await serve(_echo, "127.0.0.1", 0, process_request=moved)
+        try:
+            link = await _open(
+                f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/ocpp", password="pw"
+            )
+            await link.send("hello")
+            assert await link.recv() == "hello"
+            await link.close()
+        finally:
+            server.close()
+    assert requests[0].path == "/ocpp/moved/ocpp/CP-LINK"
+    assert requests[0].headers["Authorization"].startswith("Basic ")
+
+
+async def test_a_redirect_loop_ends_and_a_3xx_without_location_is_refused():
+    def loop(connection: ServerConnection, request: Request) -> Response:
+        response = connection.respond(307, "")
+        response.headers["Location"] = request.path  # itself, again and again
+        return response
+
+    def nowhere(connection: ServerConnection, request: Request) -> Response:
+        return connection.respond(301, "")
+
+    for process_request, error, text in (
+        (loop, SecurityError, "more than 10 redirects"),
+        (nowhere, InvalidStatus, "301"),
+    ):
+        server = await serve(_echo, "127.0.0.1", 0, process_request=process_request)
+        try:
+            with pytest.raises(error, match=text):
+                await _open(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/ocpp")
+        finally:
+            server.close()
+
+
+def test_a_redirect_from_wss_to_ws_is_refused():
+    moved = Response(302, "Found", Headers({"Location": "ws://csms.example/ocpp/CP-1"}))
+    with pytest.raises(SecurityError, match="non-secure"):
+        _redirected("wss://csms.example/ocpp/CP-1", InvalidStatus(moved))
+    relative = Response(308, "Permanent Redirect", Headers({"Location": "/v2/CP-1"}))
+    assert _redirected("wss://csms.example/ocpp/CP-1", InvalidStatus(relative)) == (
+        "wss://csms.example/v2/CP-1"
+    )
+
+
 async def test_a_subprotocol_the_charger_did_not_offer_is_refused():
     server, url = await _mute_peer(subprotocol="ocpp2.0.1")
     try:
@@ -252,6 +308,19 @@ async def test_an_unanswered_handshake_times_out_and_a_closed_port_refuses():
         await server.wait_closed()
     with pytest.raises(OSError):
         await _open(f"ws://127.0.0.1:{port}/ocpp")
+
+
+async def test_a_csms_hanging_up_during_the_handshake_raises_invalid_message():
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    try:
+        with pytest.raises(InvalidMessage):
+            await _open(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/ocpp")
+    finally:
+        server.close()
 
 
 async def _mute_peer(subprotocol: str | None = None) -> tuple[asyncio.Server, str]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidStatus, SecurityError
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
@@ -24,6 +26,9 @@ CSMS_TO_CP = "csms_to_cp"
 MAX_OPEN_CALLS = 16
 # How long a closing handshake may take before the TCP link is cut.
 CLOSE_TIMEOUT_S = 2.0
+# HTTP redirects a station follows when it dials, as ``websockets.connect`` does.
+MAX_REDIRECTS = 10
+REDIRECTS = frozenset({300, 301, 302, 303, 307, 308})
 
 
 class FrameTap:
@@ -118,15 +123,31 @@ async def dial(
     open_timeout: float,
     ssl: Any = None,
 ) -> WsLink:
-    """Open this station's WebSocket: TCP (and TLS), then the opening handshake.
+    """Open this station's WebSocket: TCP (and TLS), then the opening handshake,
+    following up to ``MAX_REDIRECTS`` HTTP redirects within ``open_timeout``.
 
     Raises what ``websockets.connect`` raises: ``InvalidURI``, ``OSError`` (refused,
     TLS), ``TimeoutError`` after ``open_timeout``, and ``InvalidHandshake`` subclasses
-    (``InvalidStatus`` for a 401, ``NegotiationError`` for a subprotocol not offered).
+    (``InvalidStatus`` for a 401, ``NegotiationError`` for a subprotocol not offered,
+    ``SecurityError`` for a redirect from wss:// to ws:// or too many redirects).
     Compression is off (~14 KiB less per connection) and there is no keepalive task: the
     station pings at its own ``WebSocketPingInterval`` from the loop's shared timer heap.
     """
-    uri = parse_uri(spec.url)
+    url = spec.url
+    try:
+        async with asyncio.timeout(open_timeout):
+            for _ in range(MAX_REDIRECTS + 1):
+                try:
+                    return await _open(url, spec, password, ssl)
+                except InvalidStatus as exc:
+                    url = _redirected(url, exc)
+    except TimeoutError:
+        raise TimeoutError("timed out during the opening handshake") from None
+    raise SecurityError(f"more than {MAX_REDIRECTS} redirects")
+
+
+async def _open(url: str, spec: StationSpec, password: str | None, ssl: Any) -> WsLink:
+    uri = parse_uri(url)
     protocol = ClientProtocol(uri, subprotocols=[Subprotocol(spec.subprotocol)])
     request = protocol.connect()
     request.headers["User-Agent"] = "voltlab"
@@ -134,23 +155,17 @@ async def dial(
         request.headers["Authorization"] = basic_auth_header(spec.identity, password)
     if uri.secure and ssl is None:
         ssl = True  # the default context: verify against the system's CAs
-    loop = asyncio.get_running_loop()
     link: WsLink | None = None
     try:
-        async with asyncio.timeout(open_timeout):
-            _, link = await loop.create_connection(
-                lambda: WsLink(protocol, request, CLOSE_TIMEOUT_S),
-                uri.host,
-                uri.port,
-                ssl=ssl if uri.secure else None,
-                server_hostname=uri.host if uri.secure else None,
-            )
-            await link.opened()
-    except TimeoutError:
-        if link is not None:
-            link.abort()
-        raise TimeoutError("timed out during the opening handshake") from None
-    except BaseException:
+        _, link = await asyncio.get_running_loop().create_connection(
+            lambda: WsLink(protocol, request, CLOSE_TIMEOUT_S),
+            uri.host,
+            uri.port,
+            ssl=ssl if uri.secure else None,
+            server_hostname=uri.host if uri.secure else None,
+        )
+        await link.opened()
+    except BaseException:  # the timeout (a cancellation) included: no socket left open
         if link is not None:
             link.abort()
         raise
@@ -158,3 +173,15 @@ async def dial(
         link.abort()
         raise link.handshake_exc
     return link
+
+
+def _redirected(url: str, refused: InvalidStatus) -> str:
+    """Where a 3xx answer sends the station (as ``websockets.connect`` follows it);
+    any other refusal is raised as it is."""
+    response = refused.response
+    if response.status_code not in REDIRECTS or "Location" not in response.headers:
+        raise refused
+    target = urllib.parse.urljoin(url, response.headers["Location"])
+    if parse_uri(url).secure and not parse_uri(target).secure:
+        raise SecurityError(f"refused to follow a redirect from {url} to non-secure {target}")
+    return target
