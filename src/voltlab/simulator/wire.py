@@ -146,9 +146,9 @@ class WsLink(asyncio.Protocol):
         if protocol.state is State.OPEN:
             protocol.send_close(code, reason)
             self._flush()
-            self._expect_close()
         elif protocol.state is State.CONNECTING and self._transport is not None:
             self._transport.abort()
+        self._expect_close()  # whatever state it was in, it ends within the timeout
         await self.wait_closed()
 
     async def wait_closed(self) -> None:
