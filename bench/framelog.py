@@ -4,6 +4,7 @@
     .venv/bin/python bench/framelog.py --postgres            # a throwaway PostgreSQL database
     .venv/bin/python bench/framelog.py --rate 0              # as fast as the writer takes them
     .venv/bin/python bench/framelog.py --quick               # CI: correctness, ~10 s
+    .venv/bin/python bench/framelog.py --purge               # then delete half the chargers
 
 Issue 9: "every frame kept, or counted when retention drops it (never silently); batched
 writes; >= 50,000 frames/s sustained to SQLite and to PostgreSQL".
@@ -178,8 +179,18 @@ class StepTimes:
 
     def __init__(self, framelog: FrameLogWriter) -> None:
         self.recording = False
-        self.times: dict[str, list[float]] = {"write": [], "prune": [], "first_read": []}
-        for name, key in (("_write", "write"), ("_prune_step", "prune"), ("_ends", "first_read")):
+        self.times: dict[str, list[float]] = {
+            "write": [],
+            "prune": [],
+            "first_read": [],
+            "purge": [],
+        }
+        for name, key in (
+            ("_write", "write"),
+            ("_prune_step", "prune"),
+            ("_ends", "first_read"),
+            ("_purge_step", "purge"),
+        ):
             original = getattr(framelog, name, None)
             if original is not None:
                 setattr(framelog, name, self._timed(original, key))
@@ -290,6 +301,7 @@ class Options:
     quick: bool
     strict: bool
     results_dir: Path
+    purge: bool
 
 
 @dataclass
@@ -348,15 +360,21 @@ async def bench(o: Options, run: Run, tmp: Path) -> None:
         sessions = session_factory(engine)
         # As build_services wires it: writes on the batch writers' engine.
         writer_engine = create_writer_engine(engine)
-        framelog = FrameLogWriter(
-            sessions,
-            flush_interval_s=o.flush_interval_s,
-            batch_size=o.batch_size,
-            queue_size=o.queue_size,
-            retention=o.retention,
-            writer=session_factory(writer_engine),
-        )
-        await _measure(o, run, framelog, sessions)
+        writer_sessions = session_factory(writer_engine)
+
+        def new_writer() -> FrameLogWriter:
+            return FrameLogWriter(
+                sessions,
+                flush_interval_s=o.flush_interval_s,
+                batch_size=o.batch_size,
+                queue_size=o.queue_size,
+                retention=o.retention,
+                writer=writer_sessions,
+            )
+
+        chargers = await _measure(o, run, new_writer(), sessions)
+        if o.purge:
+            await _purge(o, run, new_writer(), sessions, chargers)
     finally:
         if writer_engine is not None and writer_engine is not engine:
             await writer_engine.dispose()
@@ -368,7 +386,8 @@ async def _measure(
     run: Run,
     framelog: FrameLogWriter,
     sessions: async_sessionmaker[AsyncSession],
-) -> None:
+) -> list[str]:
+    """The throughput window and its checks; the chargers' ids."""
     f = run.figures
     chargers = [str(uuid.uuid4()) for _ in range(o.chargers)]  # voltlab's charger ids
     producer = Producer(framelog, chargers, keep_pending=o.queue_size // 2)
@@ -480,6 +499,68 @@ async def _measure(
     if o.prefill and o.seconds >= 5:
         # Every charger was at its retention before the window: pruning must have run.
         run.check("retention pruned and counted frames", pruned > 0, f"pruned={pruned}")
+    return chargers
+
+
+async def _purge(
+    o: Options,
+    run: Run,
+    framelog: FrameLogWriter,
+    sessions: async_sessionmaker[AsyncSession],
+    chargers: list[str],
+) -> None:
+    """Delete half the chargers, as a location delete does, on a new writer (a new
+    process: what the first one left is stored), while the other half keep writing at
+    ``--rate``: how long the purge takes, how long each of its steps holds the writer,
+    and what the kept chargers' frames meanwhile get."""
+    doomed, kept = chargers[::2], chargers[1::2]
+    rows_before, _ = await _totals(sessions, doomed)
+    producer = Producer(framelog, kept, keep_pending=o.queue_size // 2)
+    probe = LagProbe()
+    steps = StepTimes(framelog)
+    stop = asyncio.Event()
+    framelog.start()
+    probe.start()
+    producing = asyncio.create_task(producer.run(o.rate, stop), name="producer")
+    try:
+        await asyncio.sleep(o.warmup_s)
+        probe.recording = steps.recording = True
+        t0, written0 = time.perf_counter(), framelog.written
+        framelog.forget(doomed)
+        async with asyncio.timeout(600):
+            # The writer advances a counter and signals nothing: poll it.
+            while framelog.purged < rows_before:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - t0
+        written = framelog.written - written0
+        probe.recording = steps.recording = False
+    finally:
+        stop.set()
+        await producing
+        await framelog.close(timeout=120)
+        probe.stop()
+    rows_after, _ = await _totals(sessions, doomed)
+    async with sessions() as session:
+        stats_after = await session.scalar(
+            select(func.count())
+            .select_from(FrameLogStats)
+            .where(FrameLogStats.charger_id.in_(doomed))
+        )
+    run.figures["purge"] = {
+        "chargers": len(doomed),
+        "rows": rows_before,
+        "seconds": round(elapsed, 2),
+        "rows_per_s": round(rows_before / elapsed),
+        "steps": steps.summary(elapsed),
+        "kept_written_per_s": round(written / elapsed),
+        "lag": probe.summary(),
+    }
+    run.check(
+        "purge: the deleted chargers' frames and counts are gone, nobody else's",
+        rows_after == 0 and not stats_after and framelog.purged == rows_before,
+        f"rows {rows_before} -> {rows_after}, stats rows {stats_after}, purged {framelog.purged}",
+    )
+    run.check("purge: nothing pending after close()", framelog.pending == 0)
 
 
 # -- report ------------------------------------------------------------------------------
@@ -522,6 +603,7 @@ def report(o: Options, run: Run, stamp: str, error: str | None, elapsed: float) 
                 f"{fmt(v['count'])}, {fmt(v['busy_pct'])}%, {fmt(v['p50_ms'])}/{fmt(v['max_ms'])}",
             )
             for key, v in f.get("writer_steps", {}).items()
+            if v["count"] or key != "purge"  # the window has no purge; --purge reports its own
         ),
         (
             "CPU: bench process / other processes (% of one core)",
@@ -530,6 +612,20 @@ def report(o: Options, run: Run, stamp: str, error: str | None, elapsed: float) 
         ("RSS at the end / peak (MB)", f"{fmt(f.get('rss_mb'))}/{fmt(f.get('peak_rss_mb'))}"),
         ("prefill: frames / seconds", f"{fmt(f.get('prefill_frames'))}/{fmt(f.get('prefill_s'))}"),
     ]
+    purge = f.get("purge")
+    if purge:
+        step = purge["steps"]["purge"]
+        rows += [
+            ("purge: chargers / rows deleted", f"{fmt(purge['chargers'])}/{fmt(purge['rows'])}"),
+            ("purge: seconds / rows per s", f"{fmt(purge['seconds'])}/{fmt(purge['rows_per_s'])}"),
+            (
+                "purge: steps (count, % of the time, p50/max ms)",
+                f"{fmt(step['count'])}, {fmt(step['busy_pct'])}%, "
+                f"{fmt(step['p50_ms'])}/{fmt(step['max_ms'])}",
+            ),
+            ("purge: the kept chargers' frames written per s", purge["kept_written_per_s"]),
+            ("purge: loop lateness max (ms)", purge["lag"].get("max_ms")),
+        ]
     for label, value in rows:
         table.add_row(f"  {label}", fmt(value), "", "")
     console.print(table)
@@ -582,6 +678,16 @@ def report(o: Options, run: Run, stamp: str, error: str | None, elapsed: float) 
         "lag_p99_ms": lag.get("p99_ms"),
         "lag_max_ms": lag.get("max_ms"),
         "rss_mb": f.get("rss_mb"),
+        **(
+            {
+                "purge_rows": purge["rows"],
+                "purge_s": purge["seconds"],
+                "purge_step_max_ms": purge["steps"]["purge"]["max_ms"],
+                "purge_kept_written_per_s": purge["kept_written_per_s"],
+            }
+            if purge
+            else {}
+        ),
         "correct": "yes" if correct else "NO",
         "target_50k": "met" if met else ("n/a" if not judged else "missed"),
     }
@@ -627,6 +733,11 @@ def parse(argv: list[str] | None) -> Options:
         "--flush-interval", type=float, default=_default("framelog_flush_interval_s")
     )
     parser.add_argument("--queue-size", type=int, default=_default("framelog_queue_size"))
+    parser.add_argument(
+        "--purge",
+        action="store_true",
+        help="then delete half the chargers (a location) while the other half keep writing",
+    )
     parser.add_argument("--quick", action="store_true", help="a short correctness run for CI")
     parser.add_argument("--strict", action="store_true", help="exit 2 when the target is missed")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
@@ -649,6 +760,7 @@ def parse(argv: list[str] | None) -> Options:
         quick=quick,
         strict=args.strict,
         results_dir=args.results_dir,
+        purge=args.purge,
     )
 
 

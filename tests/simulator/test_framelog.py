@@ -249,6 +249,36 @@ async def test_a_forgotten_charger_loses_its_frames_buffered_stored_and_counted(
     await writer.close()
 
 
+async def test_a_purge_deletes_a_big_charger_in_bounded_steps(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+):
+    """No step deletes more than PURGE_ROWS_PER_STEP rows (a step holds the writer); the
+    retention count goes with the last step, when no frame is left."""
+    monkeypatch.setattr(framelog, "PURGE_ROWS_PER_STEP", 4)
+    writer = FrameLogWriter(sessions, retention=100)
+    for charger_id in ("big", "small", "kept"):
+        for n in range(10 if charger_id == "big" else 3):
+            writer.record("acme", charger_id, "cp_to_csms", "Heartbeat", f"{charger_id}-{n}")
+    await writer.flush()
+    async with sessions.begin() as session:
+        session.add(FrameLogStats(charger_id="big", pruned=7))
+
+    writer.forget(["big", "small"])
+    steps = []
+    while writer._doomed:
+        steps.append(await writer._purge_step())
+        async with sessions() as session:
+            stats = await session.get(FrameLogStats, "big")
+        # The count stays while frames of "big" are left, so nothing is ever uncounted.
+        assert (stats is None) == ("big" not in writer._doomed)
+
+    assert steps == [4, 4, 4, 1]
+    assert writer.purged == 13
+    assert await _messages(sessions, "big") == await _messages(sessions, "small") == []
+    assert await _messages(sessions, "kept") == ["kept-0", "kept-1", "kept-2"]
+    await writer.close()
+
+
 async def test_a_sweeping_writer_deletes_the_frames_of_chargers_gone_before_it_started(
     sessions: async_sessionmaker[AsyncSession],
 ):

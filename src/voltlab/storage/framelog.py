@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import weakref
@@ -64,9 +65,12 @@ PRUNE_EVERY_S = 1.0
 # of the buffer: at most this many batches on top of ``queue_size`` are in memory.
 MAX_BATCHES_PER_TRANSACTION = 16
 TRANSACTION_BUDGET_S = 0.5
-# Deleted chargers whose frames one purge step deletes: a charger holds up to its
-# retention (5,000 by default), so a step stays a bounded transaction.
+# A purge step deletes the frames of up to this many deleted chargers, and at most this
+# many rows: the step holds the writer (on SQLite the one write connection, which the
+# station state and command writes share). 20 whole chargers at the default retention
+# of 5,000 were 100,000 rows, 1.5-2.7 s a step on SQLite (``bench/framelog.py --purge``).
 PURGE_CHARGERS_PER_STEP = 20
+PURGE_ROWS_PER_STEP = 10_000
 # Rows per COPY on PostgreSQL: asyncpg encodes them without yielding to the loop, about
 # 2.5 us a row (a batch of 2,000 in one COPY held the loop for 5-10 ms).
 COPY_ROWS = 500
@@ -272,25 +276,38 @@ class FrameLogWriter:
         # Not beside a write (it may hold the chargers' last frames, taken before
         # ``forget``) nor a retention step (it would count their pruned frames again).
         async with self._flushing, self._pruning:
-            chunk = [
-                self._doomed.pop() for _ in range(min(len(self._doomed), PURGE_CHARGERS_PER_STEP))
-            ]
+            chunk = list(itertools.islice(self._doomed, PURGE_CHARGERS_PER_STEP))
             for charger_id in chunk:
                 self._next.pop(charger_id, None)
                 self._low.pop(charger_id, None)
                 self._dirty.discard(charger_id)
-            try:
-                async with self._writer.begin() as session:
-                    frames = await session.execute(
-                        delete(FrameLog).where(FrameLog.charger_id.in_(chunk))
+            deleted, finished = 0, []
+            async with self._writer.begin() as session:
+                for charger_id in chunk:
+                    budget = PURGE_ROWS_PER_STEP - deleted
+                    # The seq of the charger's budget-th oldest frame: its frames up to it
+                    # are one key range, deleted as retention deletes them.
+                    bound = await session.scalar(
+                        select(FrameLog.seq)
+                        .where(FrameLog.charger_id == charger_id)
+                        .order_by(FrameLog.seq)
+                        .offset(budget - 1)
+                        .limit(1)
                     )
+                    rows = FrameLog.charger_id == charger_id
+                    if bound is not None:
+                        rows &= FrameLog.seq <= bound
+                    result = await session.execute(delete(FrameLog).where(rows))
+                    deleted += int(result.rowcount or 0)  # type: ignore[attr-defined]
+                    if bound is not None:
+                        break  # the budget is spent; the charger's rest is the next step's
+                    finished.append(charger_id)
+                if finished:
                     await session.execute(
-                        delete(FrameLogStats).where(FrameLogStats.charger_id.in_(chunk))
+                        delete(FrameLogStats).where(FrameLogStats.charger_id.in_(finished))
                     )
-            except BaseException:
-                self._doomed.update(chunk)
-                raise
-        deleted = int(frames.rowcount or 0)  # type: ignore[attr-defined]
+        # A charger leaves the set only with its last frame, so nothing stays uncounted.
+        self._doomed.difference_update(finished)
         self.purged += deleted
         return deleted
 
