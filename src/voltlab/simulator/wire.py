@@ -22,7 +22,7 @@ import asyncio
 import random
 import struct
 from collections import deque
-from typing import Any, cast
+from typing import NoReturn, cast
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
@@ -285,7 +285,7 @@ class WsLink(asyncio.Protocol):
         if self._close_timer is None and not self._closed.done() and self._transport is not None:
             self._close_timer = self._loop.call_later(self._close_timeout, self._transport.abort)
 
-    async def _closing(self) -> Any:
+    async def _closing(self) -> NoReturn:
         """Wait out a closing link, then raise why it closed (as ``websockets`` does)."""
         self._expect_close()
         await self.wait_closed()
